@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every system package glint's build, demo and tests need (Debian 12 / Ubuntu 22.04+).
+# Idempotent: packages already present are skipped by apt-get. Run as root (or with sudo).
+set -euo pipefail
+
+pkgs=(
+  # TPM: software TPM 2.0/1.2, tools used as a second opinion in tests
+  swtpm swtpm-tools tpm2-tools
+  # the emulated laptop
+  qemu-system-x86 qemu-utils ovmf seabios
+  # firmware tools
+  flashrom coreboot-utils
+  # disk, keys, codes
+  cryptsetup-bin gnupg oathtool e2fsprogs cpio
+  # building coreboot 4.15 from Debian's source package
+  build-essential gcc-multilib acpica-tools flex bison zlib1g-dev dpkg-dev xz-utils
+  # the guest OS pieces (a real Debian initramfs that unlocks LUKS with an injected key)
+  busybox-static initramfs-tools-core cryptsetup-initramfs kmod
+  # images for the README
+  imagemagick
+)
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#pkgs[@]} packages already installed"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
