@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/glint-boot/glint/internal/boot"
+	"github.com/glint-boot/glint/internal/eventlog"
+	"github.com/glint-boot/glint/internal/kexec"
+	"github.com/glint-boot/glint/internal/rom"
+	"github.com/glint-boot/glint/internal/tpm"
+)
+
+// firmwareEvents reads this machine's firmware measurement log (securityfs
+// on UEFI, cbmem on coreboot) for the boot flow's explanations.
+func firmwareEvents(bank tpm.Alg) []boot.EventInfo {
+	l, err := eventlog.ReadFirmwareLog()
+	if err != nil {
+		return nil
+	}
+	var out []boot.EventInfo
+	for _, r := range l.Records(bank) {
+		d, err := hex.DecodeString(r.Digest)
+		if err != nil {
+			continue
+		}
+		desc := r.Description
+		if desc == "" {
+			desc = r.Type
+		}
+		out = append(out, boot.EventInfo{PCR: r.PCR, Description: desc, Digest: d})
+	}
+	return out
+}
+
+// ownerFilePrefix is where the owner's files sit in CBFS.
+const ownerFilePrefix = "glint/"
+
+// firmwareOwnerFiles reads the owner's files (glint/*) from the running
+// firmware image, mapped below 4 GiB and read through /dev/mem.
+func firmwareOwnerFiles() (map[string][]byte, error) {
+	img, err := rom.FromDevMem()
+	if err != nil {
+		return nil, err
+	}
+	files, err := img.CBFS("COREBOOT")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for i := range files {
+		f := &files[i]
+		if f.Empty() || !strings.HasPrefix(f.Name, ownerFilePrefix) {
+			continue
+		}
+		data, err := f.Contents()
+		if err != nil {
+			return nil, fmt.Errorf("CBFS %s: %w", f.Name, err)
+		}
+		out[strings.TrimPrefix(f.Name, ownerFilePrefix)] = data
+	}
+	return out, nil
+}
+
+// kexecImage loads an image with the kernel's kexec and jumps into it.
+func kexecImage(img kexec.Image) error {
+	l := kexec.NewSystemLoader()
+	if err := l.Load(img); err != nil {
+		return err
+	}
+	return l.Exec()
+}

@@ -1,0 +1,93 @@
+package boot
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Console is the owner's screen and keyboard: a serial line or the
+// VGA/framebuffer console. Input is read a line at a time (the kernel's tty
+// is in canonical mode on both), so every prompt is answered with Enter.
+type Console struct {
+	out   io.Writer
+	lines chan string
+	eof   chan struct{}
+}
+
+// ErrNoInput says the console was closed (no keyboard, end of input).
+var ErrNoInput = errors.New("console input closed")
+
+// errTimeout says no line arrived in time.
+var errTimeout = errors.New("no input")
+
+// NewConsole reads lines from in in the background.
+func NewConsole(in io.Reader, out io.Writer) *Console {
+	c := &Console{out: out, lines: make(chan string, 16), eof: make(chan struct{})}
+	go func() {
+		s := bufio.NewScanner(in)
+		s.Buffer(make([]byte, 4096), 64*1024)
+		for s.Scan() {
+			c.lines <- strings.TrimRight(s.Text(), "\r")
+		}
+		close(c.eof)
+	}()
+	return c
+}
+
+// ANSI colours: the Linux VGA console and every serial terminal understand them.
+const (
+	red    = "\x1b[1;37;41m"
+	yellow = "\x1b[1;30;43m"
+	green  = "\x1b[1;37;42m"
+	reset  = "\x1b[0m"
+)
+
+// Printf writes to the console.
+func (c *Console) Printf(format string, a ...any) { fmt.Fprintf(c.out, format, a...) }
+
+// Banner prints a full-width coloured line.
+func (c *Console) Banner(colour, text string) {
+	c.Printf("%s %-76s %s\n", colour, text, reset)
+}
+
+// ReadLine waits for a line; timeout <= 0 waits forever.
+func (c *Console) ReadLine(timeout time.Duration) (string, error) {
+	var timer <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case l := <-c.lines:
+		return l, nil
+	case <-c.eof:
+		// drain lines that arrived before EOF
+		select {
+		case l := <-c.lines:
+			return l, nil
+		default:
+		}
+		return "", ErrNoInput
+	case <-timer:
+		return "", errTimeout
+	}
+}
+
+// Prompt prints a question and reads the answer.
+func (c *Console) Prompt(question string) (string, error) {
+	c.Printf("%s", question)
+	return c.ReadLine(0)
+}
+
+// Countdown shows "msg in N s" and returns true if the owner pressed Enter
+// (interrupting) before it ran out.
+func (c *Console) Countdown(msg string, seconds int) bool {
+	c.Printf("%s in %d s (press Enter for the menu)\n", msg, seconds)
+	_, err := c.ReadLine(time.Duration(seconds) * time.Second)
+	return err == nil
+}

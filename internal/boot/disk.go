@@ -1,0 +1,110 @@
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/glint-boot/glint/internal/diskkey"
+	"github.com/glint-boot/glint/internal/luks"
+	"github.com/glint-boot/glint/internal/seal"
+	"github.com/glint-boot/glint/internal/tpm"
+)
+
+// diskKeyCpio unseals the disk unlock key (if one is sealed) and returns
+// the cpio to append to the OS initrd. seal.ErrNotSealed means none is set
+// up. In attended mode a failure is shown and the OS asks for its passphrase
+// as usual; in unattended mode (servers) a failure stops the boot.
+func (f *Flow) diskKeyCpio(forced bool) ([]byte, error) {
+	if f.Config.DiskUnlock == "off" || f.BootDir == "" {
+		return nil, seal.ErrNotSealed
+	}
+	rec, err := seal.Load(f.BootDir, diskkey.Purpose)
+	if err != nil {
+		if errors.Is(err, seal.ErrNotSealed) {
+			return nil, err
+		}
+		return nil, f.diskFailed(err)
+	}
+	if forced || f.tpm == nil {
+		return nil, f.diskFailed(errors.New("this boot is forced or has no TPM: the disk key stays sealed"))
+	}
+	dev, err := findLUKS(rec.Extra["uuid"], rec.Extra["device"])
+	if err != nil {
+		return nil, f.diskFailed(err)
+	}
+	if err := diskkey.MeasureHeader(rec, dev, f.measure); err != nil {
+		return nil, f.diskFailed(err)
+	}
+	var pin []byte
+	tries := 1
+	if rec.PIN {
+		tries = 3
+	}
+	var key []byte
+	for try := 1; try <= tries; try++ {
+		if rec.PIN {
+			p, perr := f.Con.Prompt("Disk unlock PIN: ")
+			if perr != nil {
+				return nil, perr
+			}
+			pin = []byte(p)
+		}
+		key, err = seal.Unseal(f.tpm, rec, pin, f.Profile, f.sealEvents())
+		wipe(pin)
+		if err == nil || !errors.Is(err, tpm.ErrAuthFail) {
+			break
+		}
+		f.Con.Printf("wrong PIN (try %d of %d)\n", try, tries)
+	}
+	if err != nil {
+		return nil, f.diskFailed(err)
+	}
+	defer luks.Wipe(key)
+	name := rec.Extra["name"]
+	entry := luks.KeyEntry(name, rec.Extra["uuid"], "luks")
+	cpio, err := luks.BuildKeyCpio(key, []luks.CrypttabEntry{entry}, luks.StyleBoth)
+	if err != nil {
+		return nil, f.diskFailed(err)
+	}
+	f.Con.Printf("disk unlock key released for LUKS volume %s\n", rec.Extra["uuid"])
+	return cpio, nil
+}
+
+// diskFailed reports a withheld disk key. Attended: the boot continues and
+// the OS asks for the passphrase. Unattended: the boot stops.
+func (f *Flow) diskFailed(err error) error {
+	f.Con.Banner(red, "DISK KEY WITHHELD")
+	f.Con.Printf("disk key: %v\n", err)
+	if f.Config.DiskUnlock == "unattended" {
+		f.Con.Printf("unattended mode: not booting without the disk key; the cause above must be fixed by the owner\n")
+		return fmt.Errorf("disk key withheld: %w", err)
+	}
+	f.Con.Printf("the OS will ask for the disk passphrase\n")
+	return seal.ErrNotSealed
+}
+
+// findLUKS finds the block device with the LUKS UUID (the recorded device
+// path may have changed name since sealing).
+func findLUKS(uuid, recorded string) (string, error) {
+	cands := []string{recorded}
+	if uuid != "" {
+		cands = append(cands, filepath.Join("/dev/disk/by-uuid", uuid))
+	}
+	cands = append(cands, blockDevices()...)
+	for _, c := range cands {
+		if c == "" {
+			continue
+		}
+		h, err := luks.ReadHeader(c)
+		if err == nil && (uuid == "" || strings.EqualFold(h.UUID, uuid)) {
+			return c, nil
+		}
+	}
+	if _, err := os.Stat(recorded); err != nil && uuid == "" {
+		return "", err
+	}
+	return "", fmt.Errorf("no LUKS volume with UUID %s found (disk missing or header replaced)", uuid)
+}

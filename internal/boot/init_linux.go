@@ -1,0 +1,148 @@
+package boot
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/glint-boot/glint/internal/kexec"
+	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/policy"
+	"github.com/glint-boot/glint/internal/tpm"
+)
+
+// InitOptions are what main passes to the PID-1 flow.
+type InitOptions struct {
+	// BuildTime is when this binary was built (a clock before it is wrong).
+	BuildTime time.Time
+	// TPM overrides the TPM device ("" tries /dev/tpmrm0 then /dev/tpm0).
+	TPM string
+	// OwnerFiles reads the owner's files from the firmware image; nil uses
+	// the files the payload carries in /etc/glint.
+	OwnerFiles func() (map[string][]byte, error)
+	// FirmwareEvents reads the firmware's measurement log (may be nil).
+	FirmwareEvents func(bank tpm.Alg) []EventInfo
+	// Kexec loads and starts an image.
+	Kexec func(img kexec.Image) error
+}
+
+// Init is glint as /init: it sets up the system, then runs the boot flow
+// forever. It returns only if the console is gone and power-off failed.
+func Init(opts InitOptions) error {
+	con, err := openConsole()
+	if err == nil {
+		defer con.Close()
+	}
+	mountPseudoFS(&Journal{})
+	console := NewConsole(os.Stdin, os.Stdout)
+	j := NewJournal(os.Stdout, nil)
+	j.Logf("glint starting as PID %d", os.Getpid())
+	if err := os.MkdirAll("/run/glint", 0o700); err != nil {
+		j.Logf("mkdir /run/glint: %v", err)
+	}
+	modules := loadModules(j)
+
+	files := map[string][]byte{}
+	if opts.OwnerFiles != nil {
+		if f, err := opts.OwnerFiles(); err != nil {
+			j.Logf("owner files from the firmware image: %v", err)
+		} else {
+			files = f
+		}
+	}
+	if len(files) == 0 {
+		files = payloadOwnerFiles(j)
+	}
+	cfg := policy.Default()
+	if raw, ok := files["config"]; ok {
+		if c, err := policy.Parse(raw); err != nil {
+			console.Banner(red, "OWNER CONFIGURATION BROKEN: using defaults")
+			console.Printf("%v\n", err)
+		} else {
+			cfg = c
+		}
+	}
+	profile := pcr.Detect()
+	if cfg.Profile != "auto" {
+		if p, err := pcr.ByName(cfg.Profile); err == nil {
+			profile = p
+		}
+	}
+	bootDev, bootDir := "", ""
+	for try := 0; try < 20 && bootDir == ""; try++ {
+		bootDev, bootDir = findBoot(j, cfg.BootDevice)
+		if bootDir == "" {
+			time.Sleep(250 * time.Millisecond) // disks may still be probing
+		}
+	}
+	m := &linuxMachine{j: j, con: console, bootDev: bootDev, bootDir: bootDir, kexec: opts.Kexec}
+	offset := cfg.RTCOffset
+	f := &Flow{
+		Con: console, J: j, M: m, BootDir: bootDir, OwnerFiles: files, Config: cfg,
+		Profile: profile, BuildTime: opts.BuildTime, Modules: modules,
+		Now:     func() time.Time { return time.Now().Add(-offset) },
+		OpenTPM: func() (tpm.TPM, error) { return openTPMDevice(opts.TPM) },
+	}
+	if opts.FirmwareEvents != nil {
+		f.FirmwareEvents = func() []EventInfo { return opts.FirmwareEvents(f.bank) }
+	}
+	err = f.Run()
+	for {
+		if errors.Is(err, ErrNoInput) {
+			j.Logf("console input closed; powering off")
+			f.shutdownTPM()
+			return powerOff()
+		}
+		j.Logf("boot flow: %v; back to the menu", err)
+		time.Sleep(time.Second)
+		err = f.Menu()
+	}
+}
+
+// openTPMDevice waits briefly for the kernel's TPM driver.
+func openTPMDevice(spec string) (tpm.TPM, error) {
+	cands := []string{"/dev/tpmrm0", "/dev/tpm0"}
+	if spec != "" {
+		cands = []string{spec}
+	}
+	var lastErr error
+	for try := 0; try < 20; try++ {
+		for _, c := range cands {
+			t, err := tpm.Open(c)
+			if err == nil {
+				return t, nil
+			}
+			lastErr = err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, lastErr
+}
+
+// payloadOwnerFiles reads /etc/glint/* from the initramfs (the payload is
+// measured by the firmware as a whole, so these are covered too).
+func payloadOwnerFiles(j *Journal) map[string][]byte {
+	out := map[string][]byte{}
+	ents, err := os.ReadDir("/etc/glint")
+	if err != nil {
+		return out
+	}
+	names := []string{}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b, err := readCapped(filepath.Join("/etc/glint", n), 1<<20)
+		if err != nil {
+			j.Logf("owner file %s: %v", n, err)
+			continue
+		}
+		out[n] = b
+	}
+	return out
+}

@@ -1,0 +1,318 @@
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/glint-boot/glint/internal/bootcfg"
+	"github.com/glint-boot/glint/internal/kexec"
+	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/seal"
+)
+
+// forcePhrase must be typed in full to boot content that failed verification.
+const forcePhrase = "I understand the risk"
+
+// Menu shows the boot menu until the owner boots, reboots or powers off.
+func (f *Flow) Menu() error {
+	for {
+		f.printMenu()
+		choice, err := f.Con.Prompt("glint> ")
+		if err != nil {
+			return err
+		}
+		choice = strings.TrimSpace(choice)
+		switch choice {
+		case "":
+			continue
+		case "d":
+			if f.defEntry < 0 {
+				f.Con.Printf("no default entry\n")
+				continue
+			}
+			f.bootEntry(f.defEntry, false)
+		case "s":
+			f.resign()
+		case "r":
+			f.reseal()
+		case "o":
+			f.ShowTOTP()
+		case "v":
+			f.problems = nil
+			f.VerifyBoot()
+		case "e":
+			f.showMeasurements()
+		case "j":
+			for _, l := range f.J.Lines() {
+				f.Con.Printf("%s\n", l)
+			}
+		case "t":
+			f.setClock()
+		case "x":
+			f.recovery()
+		case "f":
+			f.forceBoot()
+		case "p":
+			f.shutdownTPM()
+			return f.M.PowerOff()
+		case "b":
+			f.shutdownTPM()
+			return f.M.Reboot()
+		default:
+			n, err := strconv.Atoi(choice)
+			if err != nil || n < 1 || n > len(f.entries) {
+				f.Con.Printf("unknown choice %q\n", choice)
+				continue
+			}
+			f.bootEntry(n-1, false)
+		}
+	}
+}
+
+func (f *Flow) printMenu() {
+	f.Con.Printf("\n=== glint boot menu ===  %s UTC\n", f.Now().UTC().Format("2006-01-02 15:04:05"))
+	switch {
+	case f.mode != "":
+		f.Con.Banner(red, "secrets are locked for this boot: "+f.mode)
+	case f.verified && f.totpOK:
+		f.Con.Banner(green, "/boot verified, TOTP shown: compare it with your phone")
+	case len(f.problems) > 0:
+		f.Con.Banner(red, "TAMPERING OR ERRORS FOUND: see the TAMPER lines above (v to check again)")
+	}
+	for i, e := range f.entries {
+		mark := " "
+		if i == f.defEntry {
+			mark = "*"
+		}
+		f.Con.Printf(" %s%2d) %s\n", mark, i+1, e.FullTitle())
+	}
+	f.Con.Printf("  d) boot the default entry        s) re-sign /boot (owner key)\n")
+	f.Con.Printf("  r) re-seal TOTP (owner key)      o) show TOTP again    v) verify /boot again\n")
+	f.Con.Printf("  e) event log and PCRs            j) glint's log        t) set the clock\n")
+	f.Con.Printf("  x) recovery shell (owner key)    f) force boot (ignore tampering)\n")
+	f.Con.Printf("  b) reboot                        p) power off\n")
+}
+
+// showMeasurements prints glint's own measurements and the PCRs.
+func (f *Flow) showMeasurements() {
+	if f.FirmwareEvents != nil {
+		for _, e := range f.FirmwareEvents() {
+			f.Con.Printf("firmware PCR %2d %x %s\n", e.PCR, short8(e.Digest), e.Description)
+		}
+	}
+	for _, e := range f.events {
+		f.Con.Printf("glint    PCR %2d %x %s\n", e.PCR, short8(e.Digest), e.Description)
+	}
+	if f.tpm == nil {
+		return
+	}
+	idx := []int{0, 1, 2, 3, 4, 5, 6, 7}
+	vals, err := f.tpm.ReadPCRs(f.bank, idx)
+	if err != nil {
+		f.Con.Printf("read PCRs: %v\n", err)
+		return
+	}
+	for _, i := range idx {
+		f.Con.Printf("PCR[%2d] %s %x  %s\n", i, bankName(f.bank), vals[i], f.Profile.Describe(i))
+	}
+}
+
+func short8(b []byte) []byte {
+	if len(b) > 8 {
+		return b[:8]
+	}
+	return b
+}
+
+func (f *Flow) resign() {
+	if f.mode != "" {
+		f.Con.Printf("not in this boot: %s was already entered; reboot first\n", f.mode)
+		return
+	}
+	if len(f.problems) > 0 {
+		f.Con.Printf("You are about to sign /boot as it is now, accepting these findings:\n")
+		for _, p := range f.problems {
+			f.Con.Printf("  - %s\n", p)
+		}
+	}
+	signer, err := f.ownerSigner()
+	if err != nil {
+		f.Con.Printf("re-sign: %v\n", err)
+		return
+	}
+	if err := f.signBoot(signer); err != nil {
+		f.Con.Printf("re-sign: %v\n", err)
+		return
+	}
+	f.problems = nil
+	f.VerifyBoot()
+}
+
+// reseal makes a new TOTP secret sealed to the current measurements, after
+// the owner has authenticated and looked at what changed.
+func (f *Flow) reseal() {
+	if f.tpm == nil {
+		f.Con.Printf("no TPM\n")
+		return
+	}
+	if f.mode != "" {
+		f.Con.Printf("not in this boot: %s was already entered; reboot first\n", f.mode)
+		return
+	}
+	if !f.verified {
+		f.Con.Printf("re-seal needs a verified /boot first (re-sign it with s, or find out what changed)\n")
+		return
+	}
+	if _, err := f.ownerSigner(); err != nil {
+		f.Con.Printf("re-seal: %v\n", err)
+		return
+	}
+	secret, err := f.newOTPSecret()
+	if err != nil {
+		f.Con.Printf("re-seal: %v\n", err)
+		return
+	}
+	defer wipe(secret)
+	if err := f.withWritableBoot(func() error { return f.SealTOTP(secret) }); err != nil {
+		f.Con.Printf("re-seal: %v\n", err)
+		return
+	}
+	f.Con.Printf("A NEW TOTP secret is sealed to this boot's measurements. Enroll it on your phone:\n")
+	if err := f.ShowEnrollment(secret); err != nil {
+		f.Con.Printf("%v\n", err)
+	}
+	f.ShowTOTP()
+}
+
+// recovery opens the shell only for the owner, and only after locking the
+// secrets for this boot by extending the boot-mode PCR.
+func (f *Flow) recovery() {
+	if _, err := f.ownerSigner(); err != nil {
+		f.Con.Printf("recovery shell refused: %v\n", err)
+		return
+	}
+	if err := f.setMode(pcr.ModeRecovery); err != nil {
+		f.Con.Printf("recovery shell refused: could not lock the secrets first: %v\n", err)
+		return
+	}
+	f.Con.Banner(red, "RECOVERY SHELL: PCR 4 extended; TOTP and disk key cannot unseal until reboot")
+	if err := f.M.Shell(); err != nil {
+		f.Con.Printf("shell: %v\n", err)
+	}
+}
+
+// forceBoot boots the default entry although verification failed, after a
+// loud confirmation. The boot is measured as forced (PCR 4) and the OS gets
+// glint.forced=1 on its command line, so it can tell.
+func (f *Flow) forceBoot() {
+	if !f.Config.ForceAllowed {
+		f.Con.Printf("forced boot is disabled by the owner's configuration\n")
+		return
+	}
+	f.Con.Banner(red, "FORCE BOOT: you are about to run code that did NOT verify")
+	for _, p := range f.problems {
+		f.Con.Printf("  - %s\n", p)
+	}
+	a, err := f.Con.Prompt(fmt.Sprintf("Type %q to continue: ", forcePhrase))
+	if err != nil || strings.TrimSpace(a) != forcePhrase {
+		f.Con.Printf("not forced\n")
+		return
+	}
+	if err := f.setMode(pcr.ModeForced); err != nil {
+		f.Con.Printf("cannot measure the forced boot, refusing: %v\n", err)
+		return
+	}
+	if f.defEntry < 0 {
+		f.Con.Printf("no boot entry\n")
+		return
+	}
+	f.bootEntry(f.defEntry, true)
+}
+
+func (f *Flow) setClock() {
+	a, err := f.Con.Prompt("New UTC time (YYYY-MM-DD HH:MM:SS): ")
+	if err != nil {
+		return
+	}
+	t, err := time.Parse("2006-01-02 15:04:05", strings.TrimSpace(a))
+	if err != nil {
+		f.Con.Printf("not a time: %v\n", err)
+		return
+	}
+	if err := f.M.SetClock(t); err != nil {
+		f.Con.Printf("set clock: %v\n", err)
+		return
+	}
+	f.Con.Printf("clock set to %s UTC\n", t.Format(time.DateTime))
+	f.ShowTOTP()
+}
+
+// bootEntry loads and starts entry i. Unless forced, only a verified /boot
+// boots, and only files whose bytes match the manifest.
+func (f *Flow) bootEntry(i int, forced bool) {
+	e := f.entries[i]
+	if !forced && !f.verified {
+		f.Con.Printf("refusing to boot %q: /boot is not verified (see TAMPER lines; f forces)\n", e.Title)
+		return
+	}
+	img, err := f.loadImage(e, forced)
+	if err != nil {
+		f.Con.Printf("cannot boot %q: %v\n", e.Title, err)
+		return
+	}
+	defer wipe(img.ExtraInitrd)
+	if err := f.setMode(pcr.ModeLeaving); err != nil {
+		f.Con.Printf("cannot lock the secrets before hand-over, refusing: %v\n", err)
+		return
+	}
+	if f.tpm != nil {
+		if err := f.tpm.LockPlatform(); err != nil {
+			f.J.Logf("TPM platform hierarchy not locked: %v", err)
+		}
+		f.shutdownTPM()
+	}
+	f.Con.Printf("glint: kexec %s\n", e.Title)
+	syncDisks()
+	err = f.M.Kexec(img)
+	f.Con.Printf("kexec %q failed: %v\n", e.Title, err)
+}
+
+// loadImage reads an entry's files into memory, each checked against the
+// signed manifest, and adds the disk key if one is sealed for this machine.
+func (f *Flow) loadImage(e bootcfg.Entry, forced bool) (kexec.Image, error) {
+	img := kexec.Image{Kind: e.Kind, Cmdline: e.Cmdline}
+	if forced {
+		img.Cmdline = strings.TrimSpace(strings.NewReplacer(" quiet", "", " splash", "").Replace(" "+img.Cmdline)) + " glint.forced=1"
+	}
+	kernel, err := f.readVerified(e.Kernel)
+	if err != nil {
+		return img, err
+	}
+	img.Kernel = kexec.File{Path: e.Kernel, Data: kernel}
+	for _, p := range e.Initrds {
+		b, err := f.readVerified(p)
+		if err != nil {
+			return img, err
+		}
+		img.Initrds = append(img.Initrds, kexec.File{Path: p, Data: b})
+	}
+	for _, m := range e.Modules {
+		b, err := f.readVerified(m.Path)
+		if err != nil {
+			return img, err
+		}
+		img.Modules = append(img.Modules, kexec.Module{File: kexec.File{Path: m.Path, Data: b}, Cmdline: m.Cmdline, NoUnzip: m.NoUnzip})
+	}
+	key, err := f.diskKeyCpio(forced)
+	if err != nil {
+		if errors.Is(err, seal.ErrNotSealed) {
+			return img, nil
+		}
+		return img, err
+	}
+	img.ExtraInitrd = key
+	return img, nil
+}

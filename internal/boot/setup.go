@@ -1,0 +1,143 @@
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/seal"
+)
+
+// ownerSigner asks for the owner's key passphrase and returns a signer made
+// from the owner's key backup on removable media. The key must be one of the
+// owner keys in the firmware: a stick with someone else's key is refused.
+func (f *Flow) ownerSigner() (*manifest.KeySigner, error) {
+	kr, err := f.keyring()
+	if err != nil {
+		return nil, err
+	}
+	files, err := f.M.OwnerKeyMedia()
+	if err != nil {
+		return nil, fmt.Errorf("look for the owner key: %w", err)
+	}
+	if len(files) == 0 {
+		return nil, errors.New("no owner key found: insert the medium holding owner-secret.asc (your key backup) and try again")
+	}
+	for attempt := 1; attempt <= 3; attempt++ {
+		pass, err := f.Con.Prompt("Owner key passphrase: ")
+		if err != nil {
+			return nil, err
+		}
+		var lastErr error
+		for _, kf := range files {
+			s, err := manifest.NewKeySigner(kf.Data, []byte(pass))
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			if !inKeyring(kr, s) {
+				lastErr = fmt.Errorf("the key on %s is not an owner key in the firmware image", kf.Where)
+				continue
+			}
+			f.J.Logf("owner authenticated with the key from %s", kf.Where)
+			return s, nil
+		}
+		f.Con.Printf("Owner key not unlocked: %v (try %d of 3)\n", lastErr, attempt)
+	}
+	return nil, errors.New("owner authentication failed three times")
+}
+
+func inKeyring(kr openpgp.EntityList, s *manifest.KeySigner) bool {
+	fp := s.Fingerprint()
+	for _, e := range kr {
+		if e.PrimaryKey != nil && string(e.PrimaryKey.Fingerprint) == string(fp) {
+			return true
+		}
+	}
+	return false
+}
+
+// owned says whether this machine has been set up: a manifest or a sealed
+// TOTP secret exists on /boot.
+func (f *Flow) owned() bool {
+	if f.BootDir == "" {
+		return false
+	}
+	if _, _, err := manifest.ReadPair(f.BootDir); err == nil {
+		return true
+	}
+	if _, err := seal.Load(f.BootDir, PurposeTOTP); err == nil || !errors.Is(err, seal.ErrNotSealed) {
+		return true
+	}
+	return false
+}
+
+// OwnerSetup is the first boot of a machine with an owner key in its
+// firmware but nothing signed or sealed: sign /boot with the owner's key and
+// seal a fresh TOTP secret, then show it for the phone. (The full
+// re-ownership wizard, which also resets the TPM and writes the key into the
+// firmware, builds on this.)
+func (f *Flow) OwnerSetup() error {
+	f.Con.Banner(green, "OWNER SET-UP: this machine has no signed /boot and no TOTP secret yet")
+	if f.tpm == nil {
+		return errors.New("set-up needs a TPM for the rollback counter and the TOTP secret")
+	}
+	if f.BootDir == "" {
+		return errors.New("no /boot found to sign")
+	}
+	signer, err := f.ownerSigner()
+	if err != nil {
+		return err
+	}
+	if err := f.signBoot(signer); err != nil {
+		return err
+	}
+	secret, err := f.newOTPSecret()
+	if err != nil {
+		return err
+	}
+	defer wipe(secret)
+	if err := f.withWritableBoot(func() error { return f.SealTOTP(secret) }); err != nil {
+		return fmt.Errorf("seal TOTP secret: %w", err)
+	}
+	if err := f.ShowEnrollment(secret); err != nil {
+		return err
+	}
+	return nil
+}
+
+// signBoot hashes /boot and writes a new signed manifest (owner key needed).
+func (f *Flow) signBoot(signer manifest.Signer) error {
+	return f.withWritableBoot(func() error {
+		opts := manifest.SignOptions{Now: f.Now}
+		if f.defEntry >= 0 && f.defEntry < len(f.entries) {
+			opts.Default = f.entries[f.defEntry].ID
+		}
+		m, err := manifest.SignBoot(f.BootDir, signer, f.tpm, opts)
+		if err != nil {
+			return fmt.Errorf("sign /boot: %w", err)
+		}
+		f.Con.Printf("/boot signed: %d files, rollback counter %d\n", len(m.Entries), m.Counter)
+		return nil
+	})
+}
+
+func (f *Flow) withWritableBoot(fn func() error) error {
+	if err := f.M.RemountBoot(true); err != nil {
+		return fmt.Errorf("make /boot writable: %w", err)
+	}
+	ferr := fn()
+	if err := f.M.RemountBoot(false); err != nil && ferr == nil {
+		ferr = err
+	}
+	return ferr
+}
+
+// confirm asks a yes/no question.
+func (f *Flow) confirm(q string) bool {
+	a, err := f.Con.Prompt(q + " [y/N] ")
+	return err == nil && strings.EqualFold(strings.TrimSpace(a), "y")
+}

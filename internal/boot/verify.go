@@ -1,0 +1,139 @@
+package boot
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/glint-boot/glint/internal/manifest"
+)
+
+// OwnerKeyFile is the firmware-image file holding the owner's public keys.
+const OwnerKeyFile = "owner.asc"
+
+// keyring returns the owner's public keys from the firmware image.
+func (f *Flow) keyring() (openpgp.EntityList, error) {
+	raw, ok := f.OwnerFiles[OwnerKeyFile]
+	if !ok || len(raw) == 0 {
+		return nil, errors.New("no owner public key in the firmware image (glint/owner.asc): this machine has no owner yet")
+	}
+	return manifest.ReadKeyring(raw)
+}
+
+// VerifyBoot checks /boot against the owner-signed manifest and the TPM
+// rollback counter, and reports every finding by name.
+func (f *Flow) VerifyBoot() {
+	f.verified = false
+	f.manifest = nil
+	if f.BootDir == "" {
+		f.problem("no /boot found: no disk with a glint manifest or boot configuration")
+		return
+	}
+	kr, err := f.keyring()
+	if err != nil {
+		f.problem("%v", err)
+		return
+	}
+	var counter manifest.CounterReader
+	if f.tpm != nil {
+		counter = f.tpm
+	}
+	res, err := manifest.Verify(f.BootDir, kr, counter)
+	var te *manifest.TamperError
+	switch {
+	case err == nil:
+	case errors.As(err, &te):
+		f.Con.Banner(red, "/boot WAS MODIFIED since you signed it")
+		f.reportTamper(te)
+		return
+	case errors.Is(err, manifest.ErrNoManifest):
+		f.problem("/boot has no signed manifest: it was never signed, or the manifest was deleted")
+		return
+	default:
+		f.problem("/boot could not be verified: %v", err)
+		return
+	}
+	f.manifest = res.Manifest
+	f.verified = true
+	who := ""
+	if res.Signer != nil {
+		for name := range res.Signer.Identities {
+			who = name
+			break
+		}
+	}
+	msg := fmt.Sprintf("/boot: verified (%d files, counter %d, signed by %s)", len(res.Manifest.Entries), res.Manifest.Counter, who)
+	if !res.CounterChecked {
+		msg += " WITHOUT rollback check (no TPM)"
+	}
+	f.Con.Printf("%s\n", msg)
+}
+
+func (f *Flow) reportTamper(te *manifest.TamperError) {
+	if te.UnknownKey != 0 {
+		f.problem("manifest signature: made by key %016X, which is not an owner key in the firmware", te.UnknownKey)
+	}
+	if te.BadSignature != nil {
+		f.problem("manifest signature is BAD: the manifest or its signature was modified (%v)", te.BadSignature)
+	}
+	if te.Rollback != nil {
+		f.problem("rollback counter: %v", te.Rollback)
+	}
+	note := f.expectedNote()
+	for _, c := range te.Changed {
+		f.problem("changed: %s%s", c.String(), note[c.Path])
+	}
+	for _, a := range te.Added {
+		f.problem("added: %s (not in the signed manifest)%s", a.Path, note[a.Path])
+	}
+	for _, r := range te.Removed {
+		f.problem("removed: %s (listed in the signed manifest)%s", r.Path, note[r.Path])
+	}
+}
+
+// expectedNote maps paths to the OS hook's explanation, if it left one. The
+// note is unsigned: it only explains, it never makes a change acceptable.
+func (f *Flow) expectedNote() map[string]string {
+	out := map[string]string{}
+	n, err := manifest.ReadExpectedNote(f.BootDir)
+	if err != nil || n == nil {
+		return out
+	}
+	for _, u := range n.Updates {
+		for _, p := range u.Files {
+			out[p] = fmt.Sprintf("  [the OS noted an update on %s: %s by %s; re-sign /boot (menu: s) if you did this]",
+				u.Time.UTC().Format("2006-01-02 15:04"), u.What, u.Source)
+		}
+	}
+	return out
+}
+
+// readVerified reads a /boot file into memory and checks it against the
+// verified manifest, so what gets kexec'd is exactly what was signed even if
+// the disk changes after verification.
+func (f *Flow) readVerified(rel string) ([]byte, error) {
+	rel = strings.TrimPrefix(path.Clean("/"+rel), "/")
+	data, err := os.ReadFile(filepath.Join(f.BootDir, filepath.FromSlash(rel)))
+	if err != nil {
+		return nil, err
+	}
+	if f.manifest == nil {
+		return data, nil // forced boot: the owner accepted unverified content
+	}
+	sum := sha256.Sum256(data)
+	for _, e := range f.manifest.Entries {
+		if e.Path == rel {
+			if e.Kind != manifest.KindFile || e.SHA256 != sum || e.Size != int64(len(data)) {
+				return nil, fmt.Errorf("%s changed after /boot was verified", rel)
+			}
+			return data, nil
+		}
+	}
+	return nil, fmt.Errorf("%s is not in the signed manifest", rel)
+}

@@ -1,0 +1,70 @@
+package boot
+
+import (
+	"io"
+	"time"
+
+	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/policy"
+	"github.com/glint-boot/glint/internal/tpm"
+)
+
+// Workstation returns a Flow for the CLI verbs (glint otp seal/show, glint
+// disk seal): the same sealing and explaining code as at boot, with the PCRs
+// as they are now taken as the state to seal to (there is no "before the
+// boot mode was extended" on a running system).
+func Workstation(t tpm.TPM, bootDir string, profile pcr.Profile, cfg policy.Config, in io.Reader, out io.Writer) (*Flow, error) {
+	f := &Flow{
+		Con: NewConsole(in, out), J: NewJournal(nil, nil), BootDir: bootDir,
+		Config: cfg, Profile: profile, Now: time.Now, OwnerFiles: map[string][]byte{},
+	}
+	f.tpm = t
+	f.bank = tpm.SHA256
+	if t.Version() == tpm.Version12 {
+		f.bank = tpm.SHA1
+	}
+	vals, err := t.ReadPCRs(f.bank, []int{pcr.BootMode})
+	if err != nil {
+		return nil, err
+	}
+	f.startPCRs = vals
+	return f, nil
+}
+
+// NewTOTPURI seals a fresh TOTP secret, shows its enrollment and returns
+// the otpauth URI (for a PNG).
+func (f *Flow) NewTOTPURI() (string, error) {
+	secret, err := f.newOTPSecret()
+	if err != nil {
+		return "", err
+	}
+	defer wipe(secret)
+	if err := f.SealTOTP(secret); err != nil {
+		return "", err
+	}
+	if err := f.ShowEnrollment(secret); err != nil {
+		return "", err
+	}
+	return f.totpKey(secret).URI()
+}
+
+// TOTPOK says whether the last ShowTOTP produced a code.
+func (f *Flow) TOTPOK() bool { return f.totpOK }
+
+// Bank is the PCR bank the flow seals with.
+func (f *Flow) Bank() tpm.Alg { return f.bank }
+
+// StartPCRs returns the PCR values the flow treats as "before boot mode".
+func (f *Flow) StartPCRs() map[int][]byte { return f.startPCRs }
+
+// OTPPolicy exposes the values a secret would be sealed to for set.
+func (f *Flow) OTPPolicy(set []int) (map[int][]byte, []int, error) { return f.otpPolicy(set) }
+
+// SealEvents exposes the event list kept beside sealed records.
+func (f *Flow) SealEvents() []EventInfo {
+	out := []EventInfo{}
+	if f.FirmwareEvents != nil {
+		out = append(out, f.FirmwareEvents()...)
+	}
+	return append(out, f.events...)
+}
