@@ -7,6 +7,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir="$top/cache/kernel"
 mkdir -p "$dir"
+# cache/ holds third-party sources (coreboot has Go files): its own module keeps `go ... ./...` out.
+[ -f "$top/cache/go.mod" ] || printf 'module glint.invalid/cache\n' > "$top/cache/go.mod"
 if [ -s "$dir/vmlinuz" ] && [ -s "$dir/version" ]; then echo "$dir/vmlinuz"; exit 0; fi
 pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
 if [ -z "$pkg" ]; then
