@@ -87,6 +87,10 @@ func (c *Console) Prompt(question string) (string, error) {
 // Countdown shows "msg in N s" and returns true if the owner pressed Enter
 // (interrupting) before it ran out.
 func (c *Console) Countdown(msg string, seconds int) bool {
+	if seconds <= 0 {
+		c.Printf("%s now\n", msg)
+		return false
+	}
 	c.Printf("%s in %d s (press Enter for the menu)\n", msg, seconds)
 	_, err := c.ReadLine(time.Duration(seconds) * time.Second)
 	return err == nil

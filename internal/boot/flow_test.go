@@ -1,0 +1,210 @@
+package boot
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glint-boot/glint/internal/kexec"
+	"github.com/glint-boot/glint/internal/otp"
+	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/policy"
+	"github.com/glint-boot/glint/internal/tpm"
+	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
+)
+
+// fakeMachine records the side effects the flow asks for. It stands in for
+// kexec, reboot and the shell, which cannot run in a test process; the TPM,
+// the keys and /boot are real.
+type fakeMachine struct {
+	key      []byte
+	kexecs   []kexec.Image
+	reboots  int
+	poweroff int
+	shells   int
+}
+
+func (m *fakeMachine) PowerOff() error { m.poweroff++; return errors.New("powered off (test)") }
+func (m *fakeMachine) Reboot() error   { m.reboots++; return nil }
+func (m *fakeMachine) Shell() error    { m.shells++; return nil }
+func (m *fakeMachine) Kexec(img kexec.Image) error {
+	img.ExtraInitrd = append([]byte(nil), img.ExtraInitrd...)
+	m.kexecs = append(m.kexecs, img)
+	return errors.New("kexec not possible in a test")
+}
+func (m *fakeMachine) SetClock(time.Time) error { return nil }
+func (m *fakeMachine) RemountBoot(bool) error   { return nil }
+func (m *fakeMachine) OwnerKeyMedia() ([]KeyFile, error) {
+	return []KeyFile{{Where: "test-stick", Data: m.key}}, nil
+}
+
+const ownerPass = "owner-pass"
+
+// ownerKeys makes a real OpenPGP key with gpg: public (for the firmware) and
+// passphrase-protected secret (for the key stick).
+func ownerKeys(t *testing.T) (pub, sec []byte) {
+	t.Helper()
+	if _, err := exec.LookPath("gpg"); err != nil {
+		t.Skip("gpg not installed (make deps installs it)")
+	}
+	home := t.TempDir()
+	gpg := func(args ...string) []byte {
+		c := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", ownerPass}, args...)...)
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("gpg %v: %v", args, err)
+		}
+		return out
+	}
+	gpg("--quick-gen-key", "Test Owner <owner@example.org>", "ed25519", "sign", "never")
+	return gpg("--armor", "--export"), gpg("--armor", "--export-secret-keys")
+}
+
+type bench struct {
+	t       *testing.T
+	tpmDir  string
+	bootDir string
+	machine *fakeMachine
+	pub     []byte
+	lastTPM tpm.TPM
+}
+
+func newBench(t *testing.T, v tpm.Version) *bench {
+	pub, sec := ownerKeys(t)
+	b := &bench{t: t, tpmDir: t.TempDir(), bootDir: t.TempDir(), machine: &fakeMachine{key: sec}, pub: pub}
+	must(t, os.MkdirAll(filepath.Join(b.bootDir, "grub"), 0o755))
+	must(t, os.WriteFile(filepath.Join(b.bootDir, "vmlinuz-6.1.0-test"), bytes.Repeat([]byte("K"), 100000), 0o644))
+	must(t, os.WriteFile(filepath.Join(b.bootDir, "initrd.img-6.1.0-test"), bytes.Repeat([]byte("I"), 200000), 0o644))
+	must(t, os.WriteFile(filepath.Join(b.bootDir, "grub", "grub.cfg"), []byte(
+		"set default=0\nmenuentry 'Debian GNU/Linux' {\n  linux /vmlinuz-6.1.0-test root=/dev/vda2 ro quiet\n  initrd /initrd.img-6.1.0-test\n}\n"), 0o644))
+	return b
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// power boots the machine once: a fresh swtpm process on the same state (PCRs
+// reset, NV kept), then the whole flow with the given console input.
+func (b *bench) power(v tpm.Version, input string) string {
+	b.t.Helper()
+	spec := swtpmtest.StartDir(b.t, v, b.tpmDir)
+	var out bytes.Buffer
+	f := &Flow{
+		Con: NewConsole(strings.NewReader(input), &out), J: NewJournal(nil, nil), M: b.machine,
+		OpenTPM: func() (tpm.TPM, error) {
+			t, err := tpm.Open(spec)
+			b.lastTPM = t
+			return t, err
+		},
+		BootDir: b.bootDir, OwnerFiles: map[string][]byte{OwnerKeyFile: b.pub},
+		Config: policy.Default(), Profile: pcr.Coreboot, Now: time.Now,
+		BuildTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	f.Config.Countdown = 0
+	err := f.Run()
+	if b.lastTPM != nil {
+		b.lastTPM.Close()
+	}
+	if err != nil && !errors.Is(err, ErrNoInput) && !strings.Contains(err.Error(), "powered off") {
+		b.t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	return out.String()
+}
+
+var uriRE = regexp.MustCompile(`otpauth://totp/[^\s]+`)
+
+func secretFromOutput(t *testing.T, out string) []byte {
+	t.Helper()
+	m := uriRE.FindString(out)
+	if m == "" {
+		t.Fatalf("no otpauth URI in output:\n%s", out)
+	}
+	u, err := url.Parse(m)
+	must(t, err)
+	k, err := otp.ParseURI(u.String())
+	must(t, err)
+	return k.Secret
+}
+
+func TestFlowSetupTOTPAndKexec(t *testing.T) {
+	for _, v := range []tpm.Version{tpm.Version20, tpm.Version12} {
+		t.Run(v.String(), func(t *testing.T) {
+			b := newBench(t, v)
+			out := b.power(v, ownerPass+"\n\n")
+			if !strings.Contains(out, "OWNER SET-UP") || !strings.Contains(out, "Set-up complete") || b.machine.reboots != 1 {
+				t.Fatalf("first boot did not set up and reboot (reboots=%d):\n%s", b.machine.reboots, out)
+			}
+			secret := secretFromOutput(t, out)
+
+			out = b.power(v, "")
+			now := time.Now()
+			want := map[string]bool{}
+			for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second} {
+				c, _ := otp.TOTP(otp.SHA1, secret, now.Add(d), 30*time.Second, 6)
+				want[otp.FormatCode(c, 6)] = true
+			}
+			m := regexp.MustCompile(`TOTP code: (\d{6})`).FindStringSubmatch(out)
+			if m == nil || !want[m[1]] {
+				t.Fatalf("second boot: TOTP code missing or wrong (want one of %v):\n%s", want, out)
+			}
+			if !strings.Contains(out, "/boot: verified") {
+				t.Fatalf("second boot: /boot not verified:\n%s", out)
+			}
+			if len(b.machine.kexecs) != 1 {
+				t.Fatalf("second boot: %d kexecs, want 1:\n%s", len(b.machine.kexecs), out)
+			}
+			img := b.machine.kexecs[0]
+			kernel, _ := os.ReadFile(filepath.Join(b.bootDir, "vmlinuz-6.1.0-test"))
+			if sha256.Sum256(img.Kernel.Data) != sha256.Sum256(kernel) || img.Cmdline != "root=/dev/vda2 ro quiet" || len(img.Initrds) != 1 {
+				t.Fatalf("kexec image: kernel %d bytes, cmdline %q, %d initrds", len(img.Kernel.Data), img.Cmdline, len(img.Initrds))
+			}
+		})
+	}
+}
+
+func TestFlowTamperAndRecovery(t *testing.T) {
+	v := tpm.Version20
+	b := newBench(t, v)
+	b.power(v, ownerPass+"\n\n")
+
+	// An evil maid appends to the kernel: named, and nothing boots.
+	kpath := filepath.Join(b.bootDir, "vmlinuz-6.1.0-test")
+	orig, _ := os.ReadFile(kpath)
+	must(t, os.WriteFile(kpath, append(append([]byte(nil), orig...), "evil"...), 0o644))
+	out := b.power(v, "d\np\n")
+	if !strings.Contains(out, "TAMPER: changed: vmlinuz-6.1.0-test") || len(b.machine.kexecs) != 0 {
+		t.Fatalf("modified kernel not refused by name (kexecs=%d):\n%s", len(b.machine.kexecs), out)
+	}
+	if !strings.Contains(out, "refusing to boot") {
+		t.Fatalf("'d' on a tampered /boot did not refuse:\n%s", out)
+	}
+	must(t, os.WriteFile(kpath, orig, 0o644))
+
+	// Recovery shell: the owner authenticates, PCR 4 is extended first, and
+	// the TOTP secret no longer unseals in this boot.
+	out = b.power(v, "\nx\n"+ownerPass+"\no\np\n")
+	if b.machine.shells != 1 {
+		t.Fatalf("recovery shell not started:\n%s", out)
+	}
+	after := out[strings.Index(out, "RECOVERY SHELL"):]
+	if !strings.Contains(after, "TOTP REFUSED") || !strings.Contains(after, "PCR 4 changed") {
+		t.Fatalf("TOTP still unseals after the recovery shell, or PCR 4 not named:\n%s", after)
+	}
+	// Next power-on is normal again.
+	out = b.power(v, "")
+	if !strings.Contains(out, "TOTP code:") {
+		t.Fatalf("TOTP not back after reboot:\n%s", out)
+	}
+}
