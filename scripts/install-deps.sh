@@ -12,10 +12,14 @@ pkgs=(
   flashrom coreboot-utils
   # disk, keys, codes
   cryptsetup-bin gnupg oathtool e2fsprogs cpio
+  # guest disks for the end-to-end bench: partition tables, the owner's vfat key stick
+  fdisk dosfstools mtools
   # building coreboot 4.15 from Debian's source package
   build-essential gcc-multilib acpica-tools flex bison zlib1g-dev dpkg-dev xz-utils
   # the guest OS pieces (a real Debian initramfs that unlocks LUKS with an injected key)
   busybox-static initramfs-tools-core cryptsetup-initramfs kmod
+  # benchmarks (bench/*.sh compare glint with reference tools side by side)
+  hyperfine
   # images for the README
   imagemagick
 )

@@ -1,0 +1,136 @@
+package rom
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Image is a firmware image with its flash map.
+type Image struct {
+	// Data is the whole image. Files and areas returned by this package
+	// alias it.
+	Data []byte
+	FMAP *FMAP
+	// Source says where the image came from.
+	Source string
+}
+
+// FromBytes parses an image held in memory.
+func FromBytes(untrusted []byte) (*Image, error) {
+	if len(untrusted) > MaxImageSize {
+		return nil, errorf(0, "image", ErrTooLarge, "%d bytes, limit %d", len(untrusted), MaxImageSize)
+	}
+	f, err := FindFMAP(untrusted)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(f.Size) != uint64(len(untrusted)) {
+		return nil, errorf(f.Offset+18, "fmap.size", ErrFormat, "the flash map describes %d bytes, the image has %d", f.Size, len(untrusted))
+	}
+	return &Image{Data: untrusted, FMAP: f}, nil
+}
+
+// FromFile reads an image file (a ROM built by coreboot or read by flashrom).
+func FromFile(path string) (*Image, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > MaxImageSize {
+		return nil, fmt.Errorf("%s: %d bytes is larger than any flash chip glint knows (%d): is this a firmware image?", path, st.Size(), MaxImageSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, MaxImageSize+1))
+	if err != nil {
+		return nil, err
+	}
+	img, err := FromBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	img.Source = path
+	return img, nil
+}
+
+// flashSizes are tried largest first: on x86 the SPI flash (or its BIOS
+// region) is memory-mapped so that it ends at 4 GiB.
+var flashSizes = []int64{16 << 20, 8 << 20, 4 << 20, 2 << 20, 1 << 20}
+
+// FromMemory reads the flash as the chipset maps it below 4 GiB, from mem
+// (the physical address space: /dev/mem, or a test's ReaderAt). The size is
+// found by reading the largest window and accepting the FMAP whose size
+// matches the window it was found in.
+func FromMemory(mem io.ReaderAt) (*Image, error) {
+	var errs []error
+	for _, size := range flashSizes {
+		buf := make([]byte, size)
+		n, err := mem.ReadAt(buf, (1<<32)-size)
+		if int64(n) != size {
+			errs = append(errs, fmt.Errorf("%d MiB window: read %d bytes: %v", size>>20, n, err))
+			continue
+		}
+		img, err := FromBytes(buf)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%d MiB window: %w", size>>20, err))
+			continue
+		}
+		img.Source = fmt.Sprintf("flash mapped at 0x%x", (1<<32)-size)
+		return img, nil
+	}
+	return nil, fmt.Errorf("rom: no coreboot image with a flash map below 4 GiB: %w", errors.Join(errs...))
+}
+
+// FromDevMem is FromMemory on this machine's /dev/mem (needs root, and on
+// kernels with STRICT_DEVMEM works because the flash window is not RAM).
+func FromDevMem() (*Image, error) {
+	f, err := os.Open("/dev/mem")
+	if err != nil {
+		return nil, fmt.Errorf("rom: %w (run as root)", err)
+	}
+	defer f.Close()
+	return FromMemory(f)
+}
+
+// AreaData returns the bytes of a named FMAP area.
+func (img *Image) AreaData(name string) ([]byte, error) {
+	a, ok := img.FMAP.Area(name)
+	if !ok {
+		return nil, errorf(img.FMAP.Offset, "fmap", ErrNotFound, "no area %q in the flash map", name)
+	}
+	end := uint64(a.Offset) + uint64(a.Size)
+	if end > uint64(len(img.Data)) {
+		return nil, errorf(int64(a.Offset), "fmap_area", ErrTruncated, "area %q ends past the image", name)
+	}
+	return img.Data[a.Offset:end:end], nil
+}
+
+// CBFS lists the files of the CBFS in an FMAP area ("COREBOOT" for the
+// main one; "FW_MAIN_A"/"FW_MAIN_B" on vboot images).
+func (img *Image) CBFS(area string) ([]File, error) {
+	b, err := img.AreaData(area)
+	if err != nil {
+		return nil, err
+	}
+	a, _ := img.FMAP.Area(area)
+	return ParseCBFS(b, int64(a.Offset))
+}
+
+// File finds one file by name in an area's CBFS.
+func (img *Image) File(area, name string) (*File, error) {
+	files, err := img.CBFS(area)
+	if err != nil {
+		return nil, err
+	}
+	for i := range files {
+		if files[i].Name == name && !files[i].Empty() {
+			return &files[i], nil
+		}
+	}
+	return nil, errorf(0, "cbfs", ErrNotFound, "no file %q in %s", name, area)
+}
