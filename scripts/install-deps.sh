@@ -11,7 +11,7 @@ pkgs=(
   # firmware tools
   flashrom coreboot-utils
   # disk, keys, codes
-  cryptsetup-bin gnupg oathtool e2fsprogs cpio
+  cryptsetup-bin gnupg oathtool e2fsprogs cpio zstd lz4 bzip2
   # guest disks for the end-to-end bench: partition tables, the owner's vfat key stick
   fdisk dosfstools mtools
   # building coreboot 4.15 from Debian's source package

@@ -1,0 +1,234 @@
+package luks
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+// Style says which initramfs generator the OS initrd comes from, and so
+// which crypttab its unlock code reads.
+type Style int
+
+const (
+	// StyleBoth writes both files below, each in its own dialect. Each
+	// generator ignores the other's file, so this is safe when the
+	// generator is unknown.
+	StyleBoth Style = iota
+	// StyleInitramfsTools (Debian, Ubuntu, PureOS): /cryptroot/crypttab,
+	// read by scripts/local-top/cryptroot, with keyscript=/bin/cat.
+	StyleInitramfsTools
+	// StyleDracut (Fedora, Qubes, RHEL): /etc/crypttab, read by
+	// systemd-cryptsetup-generator in the initrd.
+	StyleDracut
+)
+
+func (s Style) String() string {
+	switch s {
+	case StyleInitramfsTools:
+		return "initramfs-tools"
+	case StyleDracut:
+		return "dracut"
+	default:
+		return "both"
+	}
+}
+
+// ParseStyle accepts "initramfs-tools" (or "debian"), "dracut" (or
+// "fedora", "qubes") and "both" (or "").
+func ParseStyle(s string) (Style, error) {
+	switch strings.ToLower(s) {
+	case "", "both", "auto":
+		return StyleBoth, nil
+	case "initramfs-tools", "debian", "ubuntu":
+		return StyleInitramfsTools, nil
+	case "dracut", "fedora", "qubes":
+		return StyleDracut, nil
+	}
+	return StyleBoth, fmt.Errorf("unknown initrd style %q (want initramfs-tools, dracut or both)", s)
+}
+
+const (
+	crypttabInitramfsTools = "cryptroot/crypttab"
+	crypttabDracut         = "etc/crypttab"
+	newcHeaderSize         = 110
+)
+
+// BuildKeyCpio returns a newc cpio archive to append to the OS initrd:
+// /secret.key (mode 0400) holding key, and the crypttab(s) for style with
+// every entry whose KeyFile is "" pointed at it. The bytes are
+// deterministic (mtime 0, uid/gid 0, names sorted, fixed inode numbers),
+// end with TRAILER!!! and are a multiple of 4 bytes long.
+//
+// The result contains the key: the caller wipes it with Wipe once written
+// to the kexec buffer. BuildKeyCpio leaves no other copy behind: the output
+// buffer is sized exactly, and the copy buffer cpio's writer uses is wiped.
+func BuildKeyCpio(key []byte, crypttab []CrypttabEntry, style Style) ([]byte, error) {
+	if len(key) == 0 || len(key) > maxKeyFile {
+		return nil, fmt.Errorf("build key cpio: key of %d bytes (1 byte to 8 MiB)", len(key))
+	}
+	if len(crypttab) == 0 || len(crypttab) > maxCrypttabEntries {
+		return nil, fmt.Errorf("build key cpio: %d crypttab entries (1 to %d)", len(crypttab), maxCrypttabEntries)
+	}
+	uses := 0
+	names := map[string]bool{}
+	for _, e := range crypttab {
+		if e.KeyFile == "" {
+			uses++
+		}
+		if names[e.Name] {
+			return nil, fmt.Errorf("build key cpio: mapper name %q appears twice", e.Name)
+		}
+		names[e.Name] = true
+	}
+	if uses == 0 {
+		return nil, fmt.Errorf("build key cpio: no crypttab entry uses the injected key (set KeyFile to \"\")")
+	}
+
+	type file struct {
+		name string
+		mode uint64
+		data []byte
+	}
+	files := []file{{name: strings.TrimPrefix(KeyPath, "/"), mode: cpio.S_IFREG | 0o400, data: key}}
+	addTab := func(dir, path string, st Style) error {
+		var b strings.Builder
+		b.WriteString("# written by glint: unlock with the TPM-sealed disk key\n")
+		for _, e := range crypttab {
+			line, err := formatLine(e, st)
+			if err != nil {
+				return fmt.Errorf("build key cpio: %w", err)
+			}
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+		files = append(files, file{name: dir, mode: cpio.S_IFDIR | 0o755},
+			file{name: path, mode: cpio.S_IFREG | 0o644, data: []byte(b.String())})
+		return nil
+	}
+	if style == StyleBoth || style == StyleInitramfsTools {
+		if err := addTab("cryptroot", crypttabInitramfsTools, StyleInitramfsTools); err != nil {
+			return nil, err
+		}
+	}
+	if style == StyleBoth || style == StyleDracut {
+		if err := addTab("etc", crypttabDracut, StyleDracut); err != nil {
+			return nil, err
+		}
+	}
+	// Sorted names put every directory before its contents.
+	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+
+	// Size the output exactly so the buffer never grows: growing would
+	// leave an unwiped copy of the key in the old backing array.
+	total := 0
+	for _, f := range files {
+		total += align4(newcHeaderSize+len(f.name)+1) + align4(len(f.data))
+	}
+	total += align4(newcHeaderSize + len(cpio.Trailer) + 1)
+	out := bytes.NewBuffer(make([]byte, 0, total))
+	w := cpio.Newc.Writer(out)
+	for i, f := range files {
+		info := cpio.Info{Ino: uint64(i + 1), Mode: f.mode, NLink: 1, Name: f.name}
+		if f.mode&cpio.S_IFMT == cpio.S_IFDIR {
+			info.NLink = 2
+		}
+		rec := cpio.Record{Info: info}
+		var wr *wipingReader
+		if f.mode&cpio.S_IFMT == cpio.S_IFREG {
+			wr = &wipingReader{data: f.data}
+			rec.ReaderAt = wr
+			rec.Info.FileSize = uint64(len(f.data))
+		}
+		err := w.WriteRecord(rec)
+		if wr != nil {
+			wr.Close() // idempotent; WriteRecord closes it on success only
+		}
+		if err != nil {
+			Wipe(out.Bytes())
+			return nil, fmt.Errorf("build key cpio: %s: %w", f.name, err)
+		}
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		Wipe(out.Bytes())
+		return nil, fmt.Errorf("build key cpio: %w", err)
+	}
+	if out.Len() != total || out.Cap() != total {
+		Wipe(out.Bytes())
+		return nil, fmt.Errorf("build key cpio: internal size mismatch (%d bytes, expected %d)", out.Len(), total)
+	}
+	return out.Bytes(), nil
+}
+
+// wipingReader serves a record's contents and remembers every buffer it
+// filled, so Close can wipe the copies io.Copy made inside cpio's writer.
+type wipingReader struct {
+	data    []byte
+	touched [][]byte
+}
+
+func (r *wipingReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off >= int64(len(r.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.data[off:])
+	r.touched = append(r.touched, p[:n])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (r *wipingReader) Close() error {
+	for _, b := range r.touched {
+		Wipe(b)
+	}
+	r.touched = nil
+	return nil
+}
+
+func align4(n int) int { return (n + 3) &^ 3 }
+
+// Wipe overwrites b with zeros. Go may have copied a secret elsewhere (a
+// moving GC does not exist in Go today, but a grown slice leaves its old
+// array behind), so code that holds keys keeps them in one slice from
+// start to end and wipes that.
+func Wipe(b []byte) {
+	clear(b)
+	runtime.KeepAlive(b)
+}
+
+// initrdAlign is the boundary Heads pads the OS initrd to before appending
+// (kexec-insert-key.sh). The kernel only needs 4 (init/initramfs.c looks for
+// a cpio magic at 4-byte aligned offsets and skips zero padding), 512 keeps
+// parity with Heads.
+const initrdAlign = 512
+
+// WriteInitrd writes osInitrd, zero padding to a 512-byte boundary, then
+// keyCpio: the initrd to hand to kexec. Later cpio members replace earlier
+// ones of the same name when the kernel unpacks, so the appended crypttab
+// wins over the OS's own.
+func WriteInitrd(w io.Writer, osInitrd io.Reader, keyCpio []byte) (int64, error) {
+	n, err := io.Copy(w, osInitrd)
+	if err != nil {
+		return n, fmt.Errorf("write initrd: %w", err)
+	}
+	if pad := (initrdAlign - int(n%initrdAlign)) % initrdAlign; pad > 0 {
+		m, err := w.Write(make([]byte, pad))
+		n += int64(m)
+		if err != nil {
+			return n, fmt.Errorf("write initrd: %w", err)
+		}
+	}
+	m, err := w.Write(keyCpio)
+	n += int64(m)
+	if err != nil {
+		return n, fmt.Errorf("write initrd: %w", err)
+	}
+	return n, nil
+}
