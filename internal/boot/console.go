@@ -26,15 +26,27 @@ var errTimeout = errors.New("no input")
 
 // NewConsole reads lines from in in the background.
 func NewConsole(in io.Reader, out io.Writer) *Console {
+	return NewMultiConsole([]io.Reader{in}, out)
+}
+
+// NewMultiConsole shows everything on out (e.g. serial and VGA together) and
+// takes the owner's answers from whichever input types first. Input ends
+// when the first input ends (the primary console).
+func NewMultiConsole(ins []io.Reader, out io.Writer) *Console {
 	c := &Console{out: out, lines: make(chan string, 16), eof: make(chan struct{})}
-	go func() {
-		s := bufio.NewScanner(in)
-		s.Buffer(make([]byte, 4096), 64*1024)
-		for s.Scan() {
-			c.lines <- strings.TrimRight(s.Text(), "\r")
-		}
-		close(c.eof)
-	}()
+	for i, in := range ins {
+		primary := i == 0
+		go func() {
+			s := bufio.NewScanner(in)
+			s.Buffer(make([]byte, 4096), 64*1024)
+			for s.Scan() {
+				c.lines <- strings.TrimRight(s.Text(), "\r")
+			}
+			if primary {
+				close(c.eof)
+			}
+		}()
+	}
 	return c
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/glint-boot/glint/internal/diskkey"
 	"github.com/glint-boot/glint/internal/luks"
+	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/seal"
 	"github.com/glint-boot/glint/internal/tpm"
 )
@@ -107,4 +108,58 @@ func findLUKS(uuid, recorded string) (string, error) {
 		return "", err
 	}
 	return "", fmt.Errorf("no LUKS volume with UUID %s found (disk missing or header replaced)", uuid)
+}
+
+// SealDisk adds a TPM-sealed key to a LUKS keyslot of device and stores the
+// record on /boot. PCR 4 is sealed at its normal-boot value and PCR 6 at
+// "extended with this header"; the other PCRs of the profile's disk set at
+// their current values.
+func (f *Flow) SealDisk(device string, passphrase, pin []byte, name string) (*seal.Record, error) {
+	if f.tpm == nil {
+		return nil, errors.New("no TPM")
+	}
+	var set []int
+	for _, i := range f.Profile.Disk {
+		if i != pcr.LUKS {
+			set = append(set, i)
+		}
+	}
+	vals, predicted, err := f.otpPolicy(set)
+	if err != nil {
+		return nil, err
+	}
+	start, err := f.tpm.ReadPCRs(f.bank, []int{pcr.LUKS})
+	if err != nil {
+		return nil, err
+	}
+	rec, err := diskkey.Seal(f.tpm, diskkey.SealRequest{
+		Device: device, Passphrase: passphrase, PIN: pin, Name: name, Profile: f.Profile,
+		Bank: f.bank, Values: vals, Predicted: predicted, PCR6Start: start[pcr.LUKS],
+		Events: f.sealEvents(), Now: f.Now(), Slot: -1,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := f.withWritableBoot(func() error { return seal.Save(f.BootDir, rec) }); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// UnsealDisk measures the LUKS header (PCR 6), checks it and unseals the
+// disk key: what the boot does before kexec, for tests and recovery.
+func (f *Flow) UnsealDisk(device string, pin []byte) ([]byte, error) {
+	rec, err := seal.Load(f.BootDir, diskkey.Purpose)
+	if err != nil {
+		return nil, err
+	}
+	if device == "" {
+		if device, err = findLUKS(rec.Extra["uuid"], rec.Extra["device"]); err != nil {
+			return nil, err
+		}
+	}
+	if err := diskkey.MeasureHeader(rec, device, f.measure); err != nil {
+		return nil, err
+	}
+	return seal.Unseal(f.tpm, rec, pin, f.Profile, f.sealEvents())
 }

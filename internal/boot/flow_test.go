@@ -184,7 +184,7 @@ func TestFlowTamperAndRecovery(t *testing.T) {
 	orig, _ := os.ReadFile(kpath)
 	must(t, os.WriteFile(kpath, append(append([]byte(nil), orig...), "evil"...), 0o644))
 	out := b.power(v, "d\np\n")
-	if !strings.Contains(out, "TAMPER: changed: vmlinuz-6.1.0-test") || len(b.machine.kexecs) != 0 {
+	if !regexp.MustCompile(`TAMPER: changed: "?vmlinuz-6.1.0-test`).MatchString(out) || len(b.machine.kexecs) != 0 {
 		t.Fatalf("modified kernel not refused by name (kexecs=%d):\n%s", len(b.machine.kexecs), out)
 	}
 	if !strings.Contains(out, "refusing to boot") {

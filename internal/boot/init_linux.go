@@ -2,6 +2,7 @@ package boot
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -36,8 +37,17 @@ func Init(opts InitOptions) error {
 		defer con.Close()
 	}
 	mountPseudoFS(&Journal{})
-	console := NewConsole(os.Stdin, os.Stdout)
-	j := NewJournal(os.Stdout, nil)
+	// Show the flow on the serial console and the screen at once: a laptop
+	// owner looks at the screen, a server owner (and the test bench) at the
+	// serial line. /dev/console is the kernel's last console= (serial here);
+	// tty1 is the VGA/framebuffer console.
+	ins, out := []io.Reader{os.Stdin}, io.Writer(os.Stdout)
+	if vga, err := os.OpenFile("/dev/tty1", os.O_RDWR, 0); err == nil && !sameFile(vga, os.Stdout) {
+		ins = append(ins, vga)
+		out = io.MultiWriter(os.Stdout, vga)
+	}
+	console := NewMultiConsole(ins, out)
+	j := NewJournal(out, nil)
 	j.Logf("glint starting as PID %d", os.Getpid())
 	if err := os.MkdirAll("/run/glint", 0o700); err != nil {
 		j.Logf("mkdir /run/glint: %v", err)
@@ -145,4 +155,11 @@ func payloadOwnerFiles(j *Journal) map[string][]byte {
 		out[n] = b
 	}
 	return out
+}
+
+// sameFile reports whether two open files are the same device.
+func sameFile(a, b *os.File) bool {
+	sa, err1 := a.Stat()
+	sb, err2 := b.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }

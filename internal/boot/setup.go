@@ -9,6 +9,7 @@ import (
 
 	"github.com/glint-boot/glint/internal/manifest"
 	"github.com/glint-boot/glint/internal/seal"
+	"github.com/glint-boot/glint/internal/tpm"
 )
 
 // ownerSigner asks for the owner's key passphrase and returns a signer made
@@ -92,6 +93,12 @@ func (f *Flow) OwnerSetup() error {
 	if err != nil {
 		return err
 	}
+	// Sane dictionary-attack parameters before anything PIN-protected
+	// exists: enough tries that power cuts (which count as one failure each
+	// when a DA-protected object was in use) cannot lock the owner out.
+	if err := f.tpm.ConfigureLockout(tpm.DefaultMaxTries, tpm.DefaultRecoverySeconds, tpm.DefaultLockoutRecoverySeconds); err != nil && !errors.Is(err, tpm.ErrUnsupported) {
+		f.J.Logf("TPM lockout parameters not set: %v", err)
+	}
 	if err := f.signBoot(signer); err != nil {
 		return err
 	}
@@ -126,6 +133,9 @@ func (f *Flow) signBoot(signer manifest.Signer) error {
 }
 
 func (f *Flow) withWritableBoot(fn func() error) error {
+	if f.M == nil { // workstation: /boot is whatever the OS mounted
+		return fn()
+	}
 	if err := f.M.RemountBoot(true); err != nil {
 		return fmt.Errorf("make /boot writable: %w", err)
 	}
