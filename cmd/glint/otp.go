@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(command{name: "otp seal", usage: "[--profile coreboot|uefi] [--issuer S] [--account S] [--png FILE]",
+	register(command{name: "otp seal", usage: "[--profile coreboot|uefi] [--hotp] [--account S] [--png FILE]",
 		summary: "seal a new TOTP secret to the PCRs and show it for your phone", run: runOTPSeal})
 	register(command{name: "otp show", usage: "[--profile coreboot|uefi]",
 		summary: "unseal the TOTP secret and show the current code", run: runOTPShow})
@@ -52,6 +52,7 @@ func runOTPSeal(e *env, args []string) error {
 	issuer := fs.String("issuer", "", "issuer shown in the authenticator app (default glint)")
 	account := fs.String("account", "", "account name shown in the app (default: this machine's model and serial)")
 	png := fs.String("png", "", "also write the QR code as a PNG file")
+	hotp := fs.Bool("hotp", false, "also program the secret into a Nitrokey Pro / Librem Key for HOTP (admin PIN needed)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func runOTPSeal(e *env, args []string) error {
 	if err := os.MkdirAll(e.bootDir, 0o755); err != nil {
 		return err
 	}
-	uri, err := f.NewTOTPURI()
+	uri, err := f.NewTOTPURI(*hotp)
 	if err != nil {
 		return err
 	}

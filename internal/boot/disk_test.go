@@ -155,3 +155,6 @@ func cpioFiles(t *testing.T, archive []byte) map[string][]byte {
 	}
 	return out
 }
+
+func pcrCoreboot() pcr.Profile     { return pcr.Coreboot }
+func policyDefault() policy.Config { return policy.Default() }

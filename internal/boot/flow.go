@@ -24,6 +24,7 @@ import (
 	"github.com/glint-boot/glint/internal/bootcfg"
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/tpm"
@@ -73,6 +74,9 @@ type Flow struct {
 	BuildTime time.Time
 	// FirmwareEvents are the firmware's event-log entries (may be nil).
 	FirmwareEvents func() []EventInfo
+	// OpenDongle opens the owner's USB security dongle for HOTP (nil: none;
+	// dongle.ErrNoDongle when none is plugged in).
+	OpenDongle func() (dongle.Device, error)
 	// Modules are the kernel modules loaded before the flow, measured into
 	// PCR 5 in load order.
 	Modules []loadedModule

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/glint-boot/glint/internal/kexec"
+	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/tpm"
@@ -94,6 +95,10 @@ func Init(opts InitOptions) error {
 		Profile: profile, BuildTime: opts.BuildTime, Modules: modules,
 		Now:     func() time.Time { return time.Now().Add(-offset) },
 		OpenTPM: func() (tpm.TPM, error) { return openTPMDevice(opts.TPM) },
+		OpenDongle: func() (dongle.Device, error) {
+			d, _, err := dongle.Open(os.DirFS("/sys"), "/dev")
+			return d, err
+		},
 	}
 	if opts.FirmwareEvents != nil {
 		f.FirmwareEvents = func() []EventInfo { return opts.FirmwareEvents(f.bank) }

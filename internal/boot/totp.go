@@ -150,6 +150,7 @@ func (f *Flow) ShowTOTP() {
 	f.Con.Printf("TOTP code: %s   at %s UTC (changes in %d s)\n", otp.FormatCode(code, 6), now.UTC().Format("2006-01-02 15:04:05"), left)
 	f.Con.Printf("Compare it with your phone. A different code means this machine's firmware or configuration changed.\n")
 	f.totpOK = true
+	f.checkHOTP(secret)
 }
 
 // describeTPMError adds the owner's next step to the TPM states that have one.

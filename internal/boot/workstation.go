@@ -1,9 +1,12 @@
 package boot
 
 import (
+	"fmt"
 	"io"
+	"os"
 	"time"
 
+	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/tpm"
@@ -17,6 +20,10 @@ func Workstation(t tpm.TPM, bootDir string, profile pcr.Profile, cfg policy.Conf
 	f := &Flow{
 		Con: NewConsole(in, out), J: NewJournal(nil, nil), BootDir: bootDir,
 		Config: cfg, Profile: profile, Now: time.Now, OwnerFiles: map[string][]byte{},
+	}
+	f.OpenDongle = func() (dongle.Device, error) {
+		d, _, err := dongle.Open(os.DirFS("/sys"), "/dev")
+		return d, err
 	}
 	f.tpm = t
 	f.bank = tpm.SHA256
@@ -32,8 +39,9 @@ func Workstation(t tpm.TPM, bootDir string, profile pcr.Profile, cfg policy.Conf
 }
 
 // NewTOTPURI seals a fresh TOTP secret, shows its enrollment and returns
-// the otpauth URI (for a PNG).
-func (f *Flow) NewTOTPURI() (string, error) {
+// the otpauth URI (for a PNG). With hotp, the same secret is also programmed
+// into the owner's USB dongle for HOTP checks (Heads does the same).
+func (f *Flow) NewTOTPURI(hotp bool) (string, error) {
 	secret, err := f.newOTPSecret()
 	if err != nil {
 		return "", err
@@ -41,6 +49,12 @@ func (f *Flow) NewTOTPURI() (string, error) {
 	defer wipe(secret)
 	if err := f.SealTOTP(secret); err != nil {
 		return "", err
+	}
+	if hotp {
+		if err := f.ProgramDongle(secret); err != nil {
+			return "", fmt.Errorf("program the dongle: %w", err)
+		}
+		f.Con.Printf("HOTP programmed into the dongle (slot \"HEADS Validation\"), counter 0\n")
 	}
 	if err := f.ShowEnrollment(secret); err != nil {
 		return "", err
