@@ -15,11 +15,73 @@
 //	swtpm:tcp:127.0.0.1:2321      swtpm --server type=tcp (raw command channel)
 //	swtpm:unix:/run/swtpm.sock    swtpm --server type=unixio
 //
-// and detects whether a TPM 1.2 or 2.0 answers.
+// and detects whether a TPM 1.2 or 2.0 answers (a TPM 2.0 GetCapability; a
+// TPM 1.2 answers it with its own tag). A TPM nobody started gets
+// Startup(CLEAR). swtpm sockets are connected per command, so another process
+// (tpm2-tools, a second glint) can use the same swtpm in between.
+//
+//	dev, err := tpm.Open("/dev/tpmrm0")
+//	pcrs, err := dev.ReadPCRs(tpm.SHA256, []int{0, 1, 2, 3, 4, 7})
+//	pcrs[4] = predictedNormalBoot             // seal to a future value
+//	blob, err := dev.Seal(secret, tpm.PCRPolicy{Bank: tpm.SHA256, Values: pcrs}, nil)
+//	secret, err = dev.Unseal(blob, nil)       // *PolicyError if a PCR moved
+//
+// # Sealing (TPM 2.0)
+//
+// The parent is the TCG standard ECC P-256 storage key (SRK template of the
+// TCG Provisioning Guidance) under the owner hierarchy. It is derived from
+// the owner seed, so it is created per call (about 1 ms) and flushed, never
+// persisted: nothing in the TPM's few persistent handles, and a TPM2_Clear
+// (new seed) makes every old blob fail to load with ErrCleared.
+//
+// The sealed object is a keyed-hash data object with fixedTPM|fixedParent,
+// adminWithPolicy and no userWithAuth: only its policy opens it. The policy
+// is PolicyPCR over the bank and PCRs of the PCRPolicy with the digest of
+// the EXPECTED values, computed offline (TPM 2.0 Part 3, TPM2_PolicyPCR), so
+// a secret can be sealed to predicted values the PCRs do not hold yet.
+// With a PIN the policy adds PolicyAuthValue and the authValue is
+// SHA-256(PIN) (what Heads does). Without a PIN the object is noDA: nothing
+// is guessable, and power cuts or failed unseals never push the TPM towards
+// lockout. With a PIN it is DA-protected: lockout is the brute-force
+// protection (ConfigureLockout; DefaultMaxTries etc.). A policy failure
+// (TPM_RC_POLICY_FAIL) is not a DA event.
+//
+// The secret crosses the bus encrypted both ways: TPM2_Create and
+// TPM2_Unseal run in sessions salted with the SRK with AES-CFB parameter
+// encryption, defeating a passive LPC/SPI sniffer.
+//
+// The blob is a versioned glint encoding (blob.go) holding the TPM2B_PUBLIC
+// and TPM2B_PRIVATE, the bank and the PCR list; its parser is length-checked
+// and fuzzed (FuzzParseSealedBlob).
+//
+// # Sealing (TPM 1.2)
+//
+// TPM_Seal under the SRK with a TPM_PCR_INFO_LONG whose digestAtRelease is
+// the composite of the expected SHA-1 values (any locality), wrapped in the
+// same versioned encoding. A PIN becomes the data authorisation SHA-1(PIN).
+// glint expects the TCG well-known owner and SRK secrets (20 zero bytes,
+// "tpm takeown -z"); swtpmtest manufactures swtpm that way.
+//
+// # Other verbs
+//
+// NV indices (owner hierarchy, empty index auth, noDA; public data only)
+// and monotonic counters (TPM 2.0 TPM_NT_COUNTER; TPM 1.2 TPM_CreateCounter
+// found again by its label = the index). A new counter starts at the TPM's
+// highest counter value ever, not zero. Quotes use a restricted ECDSA P-256
+// AK derived as a primary from the owner seed (the same key every boot);
+// VerifyQuote checks one without a TPM. LockPlatform sets a random platform
+// auth on 2.0 (physical-presence lock on 1.2); Shutdown is the orderly
+// TPM2_Shutdown(CLEAR) / TPM_SaveState.
+//
+// Every verb flushes the transient objects and sessions it creates, on error
+// paths too: swtpm and /dev/tpm0 have no resource manager and swtpm has only
+// three object slots.
 //
 // Errors are typed (see errors.go): a failed policy is *PolicyError, a wrong
-// PIN is ErrAuthFail, dictionary-attack lockout is ErrLockout, so the boot
-// menu can say what happened in words.
+// PIN is ErrAuthFail, dictionary-attack lockout is ErrLockout (*LockoutError
+// with the recovery time), a cleared TPM is ErrCleared, a missing device is
+// ErrNoTPM, and the rest is *ResponseError with the TPM code's name and
+// meaning, so the boot menu can say what happened in words.
 package tpm
 
 import "io"
@@ -78,11 +140,12 @@ type NVSpace struct {
 
 // AK is an attestation key loaded in the TPM for quoting.
 type AK struct {
-	// Public is the key's public area in the TPM's own encoding
-	// (TPM2B_PUBLIC on TPM 2.0), what a verifier stores at enrolment.
+	// Public is what a verifier stores at enrolment: on TPM 2.0 the
+	// TPMT_PUBLIC (the contents of a TPM2B_PUBLIC), on TPM 1.2 the AIK's
+	// PKIX DER RSA public key. VerifyQuote takes either.
 	Public []byte
-	handle uint32
-	name   []byte
+	// blob12 is the TPM 1.2 AIK key blob (TPM_KEY12), loaded per quote.
+	blob12 []byte
 }
 
 // Quote is a TPM-signed statement of PCR values and a caller's nonce.
@@ -133,6 +196,16 @@ type TPM interface {
 	// Shutdown tells the TPM the state is saved (orderly shutdown), so a
 	// following reset does not count as a dictionary-attack event.
 	Shutdown() error
+
+	// ConfigureLockout sets the dictionary-attack parameters (TPM 2.0; see
+	// DefaultMaxTries and friends). TPM 1.2 returns ErrUnsupported: its
+	// lockout policy is fixed by the vendor.
+	ConfigureLockout(maxTries, recoverySeconds, lockoutRecoverySeconds uint32) error
+	// ResetLockout forgets failed authorisations (TPM 2.0 lockout hierarchy;
+	// TPM 1.2 TPM_ResetLockValue with the owner secret).
+	ResetLockout() error
+	// Info reports vendor, banks and lockout state.
+	Info() (*Info, error)
 
 	Close() error
 }
