@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/glint-boot/glint/internal/boot"
@@ -42,6 +43,10 @@ func otpFlow(e *env, profileName, issuer, account string) (*boot.Flow, tpm.TPM, 
 	if err != nil {
 		t.Close()
 		return nil, nil, err
+	}
+	f.FirmwareEvents = func() []boot.EventInfo { return firmwareEvents(f.Bank()) }
+	if f.PredictFromFirmwareLog() {
+		fmt.Fprintf(e.stderr, "glint: boot-mode and LUKS PCRs predicted from the firmware event log\n")
 	}
 	return f, t, nil
 }

@@ -128,13 +128,19 @@ func (f *Flow) SealDisk(device string, passphrase, pin []byte, name string) (*se
 	if err != nil {
 		return nil, err
 	}
-	start, err := f.tpm.ReadPCRs(f.bank, []int{pcr.LUKS})
-	if err != nil {
-		return nil, err
+	// PCR 6 before glint extends the header into it: predicted from the
+	// firmware log on a running OS, else its value now.
+	start, have := f.startPCRs[pcr.LUKS]
+	if !have {
+		cur, err := f.tpm.ReadPCRs(f.bank, []int{pcr.LUKS})
+		if err != nil {
+			return nil, err
+		}
+		start = cur[pcr.LUKS]
 	}
 	rec, err := diskkey.Seal(f.tpm, diskkey.SealRequest{
 		Device: device, Passphrase: passphrase, PIN: pin, Name: name, Profile: f.Profile,
-		Bank: f.bank, Values: vals, Predicted: predicted, PCR6Start: start[pcr.LUKS],
+		Bank: f.bank, Values: vals, Predicted: predicted, PCR6Start: start,
 		Events: f.sealEvents(), Now: f.Now(), Slot: -1,
 	})
 	if err != nil {

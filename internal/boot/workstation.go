@@ -82,3 +82,29 @@ func (f *Flow) SealEvents() []EventInfo {
 	}
 	return append(out, f.events...)
 }
+
+// PredictFromFirmwareLog replaces the "at glint start" values of the PCRs
+// glint extends later in the boot (boot mode, LUKS) by a replay of the
+// firmware's own events for them. On a running OS those PCRs already hold
+// glint's hand-over event, so the current value is not what the next
+// normal boot will have; the firmware log (securityfs or coreboot's cbmem)
+// says what it will. Without a log the current values stay.
+func (f *Flow) PredictFromFirmwareLog() bool {
+	if f.FirmwareEvents == nil {
+		return false
+	}
+	evs := f.FirmwareEvents()
+	if len(evs) == 0 {
+		return false
+	}
+	for _, idx := range []int{pcr.BootMode, pcr.LUKS} {
+		v := pcr.Zero(f.bank)
+		for _, e := range evs {
+			if e.PCR == idx {
+				v = pcr.Extend(f.bank, v, e.Digest)
+			}
+		}
+		f.startPCRs[idx] = v
+	}
+	return true
+}
