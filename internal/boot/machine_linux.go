@@ -22,8 +22,6 @@ type linuxMachine struct {
 	bootDev string // device /boot is mounted from
 	bootDir string
 	kexec   func(img kexec.Image) error
-	in      io.Reader
-	out     io.Writer
 }
 
 func (m *linuxMachine) PowerOff() error { return powerOff() }

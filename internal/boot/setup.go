@@ -3,7 +3,6 @@ package boot
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
@@ -144,10 +143,4 @@ func (f *Flow) withWritableBoot(fn func() error) error {
 		ferr = err
 	}
 	return ferr
-}
-
-// confirm asks a yes/no question.
-func (f *Flow) confirm(q string) bool {
-	a, err := f.Con.Prompt(q + " [y/N] ")
-	return err == nil && strings.EqualFold(strings.TrimSpace(a), "y")
 }

@@ -134,10 +134,6 @@ func mountFirst(dev, dir string, readOnly bool) error {
 
 func unmount(dir string) error { return unix.Unmount(dir, 0) }
 
-func remountRW(dir string) error {
-	return unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
-}
-
 func syncDisks() { unix.Sync() }
 
 // powerOff and reboot end the boot.

@@ -241,15 +241,6 @@ func (p *grubParser) runCmd(c *grubCmd, exec bool, depth int) error {
 	return p.simple(c)
 }
 
-func (p *grubParser) litArg(c *grubCmd, i int) string {
-	if i < len(c.words) {
-		if s, ok := c.words[i].literal(); ok {
-			return s
-		}
-	}
-	return "?"
-}
-
 func (p *grubParser) note(line int, format string, a ...any) {
 	if len(p.notes) < 100 {
 		p.notes = append(p.notes, fmt.Sprintf("%s:%d: ", p.file, line)+fmt.Sprintf(format, a...))

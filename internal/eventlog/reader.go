@@ -52,14 +52,6 @@ func (r *reader) u32(field string) (uint32, error) {
 	return binary.LittleEndian.Uint32(b), nil
 }
 
-func (r *reader) u64(field string) (uint64, error) {
-	b, err := r.bytes(8, field)
-	if err != nil {
-		return 0, err
-	}
-	return binary.LittleEndian.Uint64(b), nil
-}
-
 // sized reads a length-prefixed blob whose length was already read as claimed,
 // checking it against the cap and the bytes that remain before slicing.
 func (r *reader) sized(claimed uint64, limit int, field string) ([]byte, error) {
