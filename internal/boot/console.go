@@ -16,6 +16,9 @@ type Console struct {
 	out   io.Writer
 	lines chan string
 	eof   chan struct{}
+	// waited is the time spent waiting for the owner (prompts, countdown),
+	// kept so glint's own boot time can be reported without it.
+	waited time.Duration
 }
 
 // ErrNoInput says the console was closed (no keyboard, end of input).
@@ -68,6 +71,8 @@ func (c *Console) Banner(colour, text string) {
 
 // ReadLine waits for a line; timeout <= 0 waits forever.
 func (c *Console) ReadLine(timeout time.Duration) (string, error) {
+	start := time.Now()
+	defer func() { c.waited += time.Since(start) }()
 	var timer <-chan time.Time
 	if timeout > 0 {
 		t := time.NewTimer(timeout)

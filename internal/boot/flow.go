@@ -74,6 +74,10 @@ type Flow struct {
 	BuildTime time.Time
 	// FirmwareEvents are the firmware's event-log entries (may be nil).
 	FirmwareEvents func() []EventInfo
+	// TPMStats counts TPM commands and time (may be nil).
+	TPMStats *tpm.Stats
+	// Started is when /init started (zero: when the flow was made).
+	Started time.Time
 	// OpenDongle opens the owner's USB security dongle for HOTP (nil: none;
 	// dongle.ErrNoDongle when none is plugged in).
 	OpenDongle func() (dongle.Device, error)

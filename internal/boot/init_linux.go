@@ -33,6 +33,7 @@ type InitOptions struct {
 // Init is glint as /init: it sets up the system, then runs the boot flow
 // forever. It returns only if the console is gone and power-off failed.
 func Init(opts InitOptions) error {
+	started := time.Now()
 	con, err := openConsole()
 	if err == nil {
 		defer con.Close()
@@ -94,11 +95,16 @@ func Init(opts InitOptions) error {
 		Con: console, J: j, M: m, BootDir: bootDir, OwnerFiles: files, Config: cfg,
 		Profile: profile, BuildTime: opts.BuildTime, Modules: modules,
 		Now:     func() time.Time { return time.Now().Add(-offset) },
-		OpenTPM: func() (tpm.TPM, error) { return openTPMDevice(opts.TPM) },
+		Started: started,
 		OpenDongle: func() (dongle.Device, error) {
 			d, _, err := dongle.Open(os.DirFS("/sys"), "/dev")
 			return d, err
 		},
+	}
+	f.OpenTPM = func() (tpm.TPM, error) {
+		t, st, err := openTPMDevice(opts.TPM)
+		f.TPMStats = st
+		return t, err
 	}
 	if opts.FirmwareEvents != nil {
 		f.FirmwareEvents = func() []EventInfo { return opts.FirmwareEvents(f.bank) }
@@ -117,7 +123,7 @@ func Init(opts InitOptions) error {
 }
 
 // openTPMDevice waits briefly for the kernel's TPM driver.
-func openTPMDevice(spec string) (tpm.TPM, error) {
+func openTPMDevice(spec string) (tpm.TPM, *tpm.Stats, error) {
 	cands := []string{"/dev/tpmrm0", "/dev/tpm0"}
 	if spec != "" {
 		cands = []string{spec}
@@ -125,15 +131,15 @@ func openTPMDevice(spec string) (tpm.TPM, error) {
 	var lastErr error
 	for try := 0; try < 20; try++ {
 		for _, c := range cands {
-			t, err := tpm.Open(c)
+			t, st, err := tpm.OpenWithStats(c)
 			if err == nil {
-				return t, nil
+				return t, st, nil
 			}
 			lastErr = err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return nil, lastErr
+	return nil, nil, lastErr
 }
 
 // payloadOwnerFiles reads /etc/glint/* from the initramfs (the payload is

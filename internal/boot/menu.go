@@ -274,6 +274,7 @@ func (f *Flow) bootEntry(i int, forced bool) {
 		}
 		f.shutdownTPM()
 	}
+	f.reportTiming()
 	f.Con.Printf("glint: kexec %s\n", e.Title)
 	syncDisks()
 	err = f.M.Kexec(img)
@@ -315,4 +316,21 @@ func (f *Flow) loadImage(e bootcfg.Entry, forced bool) (kexec.Image, error) {
 	}
 	img.ExtraInitrd = key
 	return img, nil
+}
+
+// reportTiming logs what this boot cost: glint's own work, the TPM, and the
+// owner, so slow parts show up in the journal and the test bench.
+func (f *Flow) reportTiming() {
+	if f.Started.IsZero() {
+		return
+	}
+	total := time.Since(f.Started)
+	var n int
+	var inTPM time.Duration
+	if f.TPMStats != nil {
+		n, inTPM = f.TPMStats.Snapshot()
+	}
+	own := total - inTPM - f.Con.waited
+	f.Con.Printf("glint: boot timing: %d ms own work, %d TPM commands taking %d ms, %d ms waiting for the owner\n",
+		own.Milliseconds(), n, inTPM.Milliseconds(), f.Con.waited.Milliseconds())
 }
