@@ -28,6 +28,7 @@ lint:
 
 # unit + real-part tests (swtpm, gpg, cryptsetup, flashrom, cbfstool)
 unit:
+	bash internal/kexec/testdata/fetch-xen.sh >/dev/null
 	go test -count=1 ./...
 
 # every fuzz target for a few seconds

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -90,10 +91,10 @@ func (f *Flow) reportTamper(te *manifest.TamperError) {
 		f.problem("changed: %s%s", c.String(), note[c.Path])
 	}
 	for _, a := range te.Added {
-		f.problem("added: %s (not in the signed manifest)%s", a.Path, note[a.Path])
+		f.problem("added: %q (not in the signed manifest)%s", a.Path, note[a.Path])
 	}
 	for _, r := range te.Removed {
-		f.problem("removed: %s (listed in the signed manifest)%s", r.Path, note[r.Path])
+		f.problem("removed: %q (listed in the signed manifest)%s", r.Path, note[r.Path])
 	}
 }
 
@@ -107,7 +108,7 @@ func (f *Flow) expectedNote() map[string]string {
 	}
 	for _, u := range n.Updates {
 		for _, p := range u.Files {
-			out[p] = fmt.Sprintf("  [the OS noted an update on %s: %s by %s; re-sign /boot (menu: s) if you did this]",
+			out[p] = fmt.Sprintf("  [the OS noted an update on %s: %q by %q; re-sign /boot (menu: s) if you did this]",
 				u.Time.UTC().Format("2006-01-02 15:04"), u.What, u.Source)
 		}
 	}
@@ -116,24 +117,64 @@ func (f *Flow) expectedNote() map[string]string {
 
 // readVerified reads a /boot file into memory and checks it against the
 // verified manifest, so what gets kexec'd is exactly what was signed even if
-// the disk changes after verification.
+// the disk changes after verification. Symlinks (Debian's /boot/vmlinuz) are
+// followed through the manifest's own link entries, never through the disk.
 func (f *Flow) readVerified(rel string) ([]byte, error) {
 	rel = strings.TrimPrefix(path.Clean("/"+rel), "/")
-	data, err := os.ReadFile(filepath.Join(f.BootDir, filepath.FromSlash(rel)))
+	if f.manifest == nil {
+		// forced boot: the owner accepted unverified content
+		return os.ReadFile(filepath.Join(f.BootDir, filepath.FromSlash(rel)))
+	}
+	entries := map[string]manifest.Entry{}
+	for _, e := range f.manifest.Entries {
+		entries[e.Path] = e
+	}
+	for hops := 0; ; hops++ {
+		e, ok := entries[rel]
+		if !ok {
+			return nil, fmt.Errorf("%q is not in the signed manifest", rel)
+		}
+		if e.Kind == manifest.KindLink && hops < 8 {
+			target := e.Target
+			if !strings.HasPrefix(target, "/") {
+				target = path.Join(path.Dir(rel), target)
+			}
+			rel = strings.TrimPrefix(path.Clean("/"+target), "/")
+			continue
+		}
+		if e.Kind != manifest.KindFile {
+			return nil, fmt.Errorf("%q is not a regular file in the signed manifest", rel)
+		}
+		data, err := readNoFollow(filepath.Join(f.BootDir, filepath.FromSlash(rel)), e.Size)
+		if err != nil {
+			return nil, err
+		}
+		if sha256.Sum256(data) != e.SHA256 {
+			return nil, fmt.Errorf("%q changed after /boot was verified", rel)
+		}
+		return data, nil
+	}
+}
+
+// readNoFollow reads exactly the size the manifest promises (and refuses a
+// symlink in the last component), so a file grown after verification cannot
+// make glint read gigabytes.
+func readNoFollow(p string, size int64) ([]byte, error) {
+	fi, err := os.Lstat(p)
 	if err != nil {
 		return nil, err
 	}
-	if f.manifest == nil {
-		return data, nil // forced boot: the owner accepted unverified content
+	if !fi.Mode().IsRegular() || fi.Size() != size {
+		return nil, fmt.Errorf("%s changed after /boot was verified", p)
 	}
-	sum := sha256.Sum256(data)
-	for _, e := range f.manifest.Entries {
-		if e.Path == rel {
-			if e.Kind != manifest.KindFile || e.SHA256 != sum || e.Size != int64(len(data)) {
-				return nil, fmt.Errorf("%s changed after /boot was verified", rel)
-			}
-			return data, nil
-		}
+	fh, err := os.Open(p)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%s is not in the signed manifest", rel)
+	defer fh.Close()
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(fh, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }

@@ -105,7 +105,7 @@ func (d *DryRun) Load(img Image) error {
 		}
 		r.Initrds = append(r.Initrds, fr)
 	}
-	if len(img.Initrds) > 0 || len(img.ExtraInitrd) > 0 {
+	if img.Kind == bootcfg.Linux && (len(img.Initrds) > 0 || len(img.ExtraInitrd) > 0) {
 		h := sha256.New()
 		n, err := WriteInitrd(h, img.Initrds, img.ExtraInitrd)
 		if err != nil {
@@ -134,6 +134,7 @@ func (d *DryRun) Load(img Image) error {
 			sum := sha256.Sum256(s.Data)
 			r.Segments = append(r.Segments, SegmentRecord{Addr: s.Addr, MemSize: s.MemSize, SHA256: hex.EncodeToString(sum[:])})
 		}
+		plan.Wipe()
 	}
 	d.Loaded = r
 	return nil

@@ -64,6 +64,8 @@ type Image struct {
 	// Initrds are concatenated (each padded to 4 bytes) into one initrd.
 	Initrds []File
 	// ExtraInitrd is appended after the initrds (newc cpio, e.g. the disk key).
+	// For a Multiboot image it is appended to the last module, which is the
+	// dom0 initrd in a Xen entry (Qubes: module2 /vmlinuz, module2 /initramfs).
 	// It is secret: never logged, never written to disk.
 	ExtraInitrd []byte
 	Cmdline     string
@@ -125,9 +127,14 @@ func (img *Image) check() error {
 			return errors.New("a Linux image has no modules")
 		}
 	case bootcfg.Multiboot2, bootcfg.Multiboot:
-		if len(img.Initrds) > 0 || len(img.ExtraInitrd) > 0 {
-			// For Xen the dom0 initrd is a module; extra data goes there.
+		if len(img.Initrds) > 0 {
 			return errors.New("a Multiboot image carries its initrd as a module, not as Initrds")
+		}
+		// Xen gives dom0 the first module as its kernel and the second as its
+		// initrd (docs/misc/multiboot.txt in Xen's tree): the extra cpio can
+		// only ride on a module after the first.
+		if len(img.ExtraInitrd) > 0 && len(img.Modules) < 2 {
+			return errors.New("the disk key goes into the dom0 initrd (the last module), and this Multiboot entry has no module after the dom0 kernel: add the initrd as module2")
 		}
 	default:
 		return fmt.Errorf("image kind %v: %w", img.Kind, ErrUnsupported)

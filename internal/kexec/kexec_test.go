@@ -140,10 +140,24 @@ func TestDryRunXenEntry(t *testing.T) {
 	if err := d.Load(img); !errors.Is(err, ErrNoHeader) {
 		t.Fatalf("planning a fake xen: %v, want ErrNoHeader", err)
 	}
-	// Extra initrd data has no place in a Multiboot image.
-	img.ExtraInitrd = []byte("x")
+	// The disk key rides on the dom0 initrd (the last module); an entry
+	// without one has no place for it and is refused, naming the fix.
+	d.Platform = nil
+	img.ExtraInitrd = []byte("070701-key")
+	if err := d.Load(img); err != nil {
+		t.Fatalf("Xen entry with a disk key: %v", err)
+	}
+	if d.Loaded.ExtraLength != len(img.ExtraInitrd) || d.Loaded.Initrd.Size != 0 {
+		t.Errorf("record of a Xen entry with a key: %+v", d.Loaded)
+	}
+	img.Modules = img.Modules[:1]
+	if err := d.Load(img); err == nil || !strings.Contains(err.Error(), "module2") {
+		t.Fatalf("Multiboot image with a key and no initrd module: %v", err)
+	}
+	img.ExtraInitrd = nil
+	img.Initrds = []File{{Data: []byte("x")}}
 	if err := d.Load(img); err == nil {
-		t.Fatal("Multiboot image with ExtraInitrd accepted")
+		t.Fatal("Multiboot image with Initrds accepted")
 	}
 }
 
@@ -310,6 +324,35 @@ func TestPlanRealXen(t *testing.T) {
 		if s.Addr == plan.ModuleAddrs[0] && !bytes.Equal(s.Data, dom0) {
 			t.Error("dom0 module segment differs from the file")
 		}
+	}
+	// The disk key is appended to the last module (the dom0 initrd), after
+	// padding to 4 bytes as for a Linux initrd; Wipe clears glint's copy.
+	keyed := img
+	keyed.ExtraInitrd = []byte("070701-disk-key")
+	kplan, err := PlanMultiboot2(keyed, *plat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kmods := parseMBI(t, kplan.MBI)[mbiModule]
+	want := append([]byte("initramfs-bytes\x00"), keyed.ExtraInitrd...)
+	var keySeg []byte
+	for _, s := range kplan.Segments {
+		if s.Addr == kplan.ModuleAddrs[1] {
+			keySeg = s.Data
+		}
+	}
+	if !bytes.Equal(keySeg, want) {
+		t.Errorf("initrd module with key = %q, want %q", keySeg, want)
+	}
+	if st, en := binary.LittleEndian.Uint32(kmods[1]), binary.LittleEndian.Uint32(kmods[1][4:]); en-st != uint32(len(want)) {
+		t.Errorf("initrd module tag spans %d bytes, want %d", en-st, len(want))
+	}
+	if !bytes.Equal(initrd, []byte("initramfs-bytes")) {
+		t.Errorf("planning changed the caller's initrd: %q", initrd)
+	}
+	kplan.Wipe()
+	if !bytes.Equal(keySeg, make([]byte, len(want))) {
+		t.Error("Wipe left the key-carrying module in memory")
 	}
 	// The dry run records the same plan.
 	d := &DryRun{Platform: plat}

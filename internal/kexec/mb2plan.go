@@ -76,7 +76,13 @@ type Plan struct {
 	Segments    []LoadSegment // sorted by address
 	// ModuleAddrs are where each module was placed, in order.
 	ModuleAddrs []uint64
+	// extra is the last module's buffer when it carries Image.ExtraInitrd
+	// (the disk key): Wipe clears it once the kernel has its copy.
+	extra []byte
 }
+
+// Wipe zeroes the plan's copy of the secret extra initrd, if any.
+func (p *Plan) Wipe() { clear(p.extra) }
 
 // inflate returns data, gunzipped when it starts with the gzip magic.
 func inflate(name string, data []byte) ([]byte, error) {
@@ -223,6 +229,17 @@ func PlanMultiboot2(img Image, plat Platform) (*Plan, error) {
 			if data, err = inflate(m.name(), data); err != nil {
 				return nil, err
 			}
+		}
+		if i == len(img.Modules)-1 && len(img.ExtraInitrd) > 0 {
+			// The dom0 initrd gets the extra cpio as a Linux initrd would
+			// (WriteInitrd): padded to 4 bytes, then appended. A fresh buffer,
+			// so the caller's file bytes are left as they are.
+			var buf bytes.Buffer
+			if _, err := WriteInitrd(&buf, []File{{Data: data}}, img.ExtraInitrd); err != nil {
+				return nil, fmt.Errorf("module %s: %w", m.name(), err)
+			}
+			data = buf.Bytes()
+			plan.extra = data
 		}
 		addr, err := a.alloc(uint64(len(data)))
 		if err != nil {

@@ -137,6 +137,9 @@ func (l *SystemLoader) loadMultiboot2(img Image) error {
 	if err != nil {
 		return err
 	}
+	// kexec_load copies the segments into kernel memory; glint's copy of
+	// the key-carrying module is not needed after it, whatever the outcome.
+	defer plan.Wipe()
 	var segs urkexec.Segments
 	for _, s := range plan.Segments {
 		segs = append(segs, urkexec.NewSegment(s.Data, urkexec.Range{Start: uintptr(s.Addr), Size: uint(s.MemSize)}))

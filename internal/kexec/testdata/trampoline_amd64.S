@@ -13,7 +13,14 @@
 	.code64
 	.globl	_start
 _start:
+.Lpage:
 	cli
+	/* Multiboot2 1.0, 3.3 leaves ESP undefined, but relocate_kernel's
+	 * stack sits in a kexec control page that may lie above 4 GiB, so a
+	 * truncated ESP would point at random memory once paging is off. Give
+	 * the OS (and the far jump) a stack at the top of this page: the
+	 * trampoline segment is a whole page below 4 GiB. */
+	lea	.Lpage+4096(%rip), %rsp
 	lea	gdt(%rip), %rax
 	mov	%rax, gdt_base(%rip)
 	lgdt	gdt_desc(%rip)
