@@ -41,6 +41,7 @@ func (f *Flow) Run() error {
 	}
 	f.ShowTOTP()
 	f.VerifyBoot()
+	f.applySignedDefault()
 	if f.verified && f.totpOK && len(f.entries) > 0 && f.defEntry >= 0 {
 		e := f.entries[f.defEntry]
 		if !f.Con.Countdown(fmt.Sprintf("Booting default entry %q", e.Title), f.Config.Countdown) {
@@ -119,4 +120,26 @@ func (f *Flow) shutdownTPM() {
 			f.J.Debugf("TPM shutdown: %v", err)
 		}
 	}
+}
+
+// applySignedDefault makes the default entry the one the owner recorded in
+// the signed manifest (glint boot default N), when it still exists.
+func (f *Flow) applySignedDefault() {
+	if f.manifest == nil || f.manifest.Default == "" {
+		return
+	}
+	for i, e := range f.entries {
+		if e.ID == f.manifest.Default {
+			f.defEntry = i
+			return
+		}
+	}
+	f.Con.Printf("the signed default entry %q is no longer in the boot configuration; using %q\n", f.manifest.Default, f.entryTitle(f.defEntry))
+}
+
+func (f *Flow) entryTitle(i int) string {
+	if i < 0 || i >= len(f.entries) {
+		return "none"
+	}
+	return f.entries[i].Title
 }
