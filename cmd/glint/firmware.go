@@ -29,7 +29,7 @@ func firmwareEvents(bank tpm.Alg) []boot.EventInfo {
 		if desc == "" {
 			desc = r.Type
 		}
-		out = append(out, boot.EventInfo{PCR: r.PCR, Description: desc, Digest: d})
+		out = append(out, boot.EventInfo{PCR: r.PCR, Type: r.Type, Description: desc, Digest: d})
 	}
 	return out
 }

@@ -103,6 +103,7 @@ type Flow struct {
 // EventInfo is one measurement, firmware's or glint's.
 type EventInfo struct {
 	PCR         int
+	Type        string // TCG event type name ("" for glint's own: EV_IPL)
 	Description string
 	Digest      []byte
 }

@@ -47,7 +47,11 @@ func (f *Flow) sealEvents() []seal.Event {
 	all = append(all, f.events...)
 	out := make([]seal.Event, 0, len(all))
 	for _, e := range all {
-		out = append(out, seal.Event{PCR: e.PCR, Description: e.Description, Digest: hex.EncodeToString(e.Digest)})
+		typ := e.Type
+		if typ == "" {
+			typ = "EV_IPL" // glint's own measurements, like a boot loader's
+		}
+		out = append(out, seal.Event{PCR: e.PCR, Type: typ, Description: e.Description, Digest: hex.EncodeToString(e.Digest)})
 	}
 	return out
 }

@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/tpm"
 )
@@ -44,12 +45,9 @@ const (
 )
 
 // Event is one measurement that contributed to a sealed-to PCR value, kept
-// so a later mismatch can name the event that changed.
-type Event struct {
-	PCR         int    `json:"pcr"`
-	Description string `json:"description"`
-	Digest      string `json:"digest"` // hex, in the record's bank
-}
+// so a later mismatch can name the event that changed (the stored form of
+// the event log, shared with package eventlog).
+type Event = eventlog.EventRecord
 
 // Record is a sealed secret with what it was sealed to.
 type Record struct {
@@ -215,9 +213,10 @@ func (e *MismatchError) PCRs() []int {
 	return l
 }
 
-// diffEvents compares the events of one PCR at seal time with now, matching
-// by description (coreboot names its measurements after CBFS files; UEFI
-// events carry variable or image names).
+// diffEvents compares the events of one PCR at seal time with now, with the
+// event-log diff (events matched by PCR, type and description: coreboot
+// names its measurements after CBFS files, UEFI events carry variable or
+// image names).
 func diffEvents(index int, then, now []Event) []string {
 	pick := func(evs []Event) []Event {
 		var out []Event
@@ -228,46 +227,16 @@ func diffEvents(index int, then, now []Event) []string {
 		}
 		return out
 	}
-	a, b := pick(then), pick(now)
-	var out []string
-	seen := map[string]int{}
-	for _, e := range b {
-		seen[e.Description]++
-	}
-	used := map[int]bool{}
-	for _, old := range a {
-		found := false
-		for j, cur := range b {
-			if used[j] || cur.Description != old.Description {
-				continue
-			}
-			used[j] = true
-			found = true
-			if !strings.EqualFold(cur.Digest, old.Digest) {
-				out = append(out, fmt.Sprintf("%s changed (digest %s, was %s)", old.Description, short(cur.Digest), short(old.Digest)))
-			}
-			break
-		}
-		if !found {
-			out = append(out, fmt.Sprintf("%s is no longer measured", old.Description))
-		}
-	}
-	for j, cur := range b {
-		if !used[j] {
-			out = append(out, fmt.Sprintf("%s is new (digest %s)", cur.Description, short(cur.Digest)))
-		}
-	}
-	if len(out) == 0 && len(a) == 0 && len(b) == 0 {
+	a, aerr := eventlog.FromRecords(pick(then))
+	b, berr := eventlog.FromRecords(pick(now))
+	if aerr != nil || berr != nil {
 		return nil
 	}
-	return out
-}
-
-func short(h string) string {
-	if len(h) > 16 {
-		return h[:16] + "…"
+	var out []string
+	for _, c := range eventlog.Diff(a, b) {
+		out = append(out, c.String())
 	}
-	return h
+	return out
 }
 
 // Marshal encodes a record for storage.
@@ -321,7 +290,7 @@ func Parse(untrusted []byte) (*Record, error) {
 		}
 	}
 	for _, e := range r.Events {
-		if len(e.Description) > maxTextLen || len(e.Digest) > 128 || e.PCR < 0 || e.PCR > maxPCRIndex {
+		if len(e.Description) > maxTextLen || len(e.Type) > 64 || len(e.Digest) > 128 || e.PCR < 0 || e.PCR > maxPCRIndex {
 			return nil, &ParseError{"events", errors.New("event out of bounds")}
 		}
 	}
