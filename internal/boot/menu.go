@@ -51,6 +51,8 @@ func (f *Flow) Menu() error {
 			}
 		case "t":
 			f.setClock()
+		case "c":
+			f.checkPhoneCode()
 		case "x":
 			f.recovery()
 		case "f":
@@ -92,6 +94,7 @@ func (f *Flow) printMenu() {
 	f.Con.Printf("  d) boot the default entry        s) re-sign /boot (owner key)\n")
 	f.Con.Printf("  r) re-seal TOTP (owner key)      o) show TOTP again    v) verify /boot again\n")
 	f.Con.Printf("  e) event log and PCRs            j) glint's log        t) set the clock\n")
+	f.Con.Printf("  c) my phone shows another code (clock check)\n")
 	f.Con.Printf("  x) recovery shell (owner key)    f) force boot (ignore tampering)\n")
 	f.Con.Printf("  b) reboot                        p) power off\n")
 }

@@ -182,3 +182,35 @@ func readSysfs(path string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// checkPhoneCode helps when the phone shows another code although nothing
+// was changed: most often the RTC runs on local time (a dual-boot with
+// Windows), which shifts every code by whole hours. It finds the offset for
+// which glint's code equals the phone's, and tells the owner how to fix it.
+func (f *Flow) checkPhoneCode() {
+	if f.tpm == nil || f.mode != "" {
+		f.Con.Printf("the TOTP secret is not available in this boot\n")
+		return
+	}
+	rec, err := seal.Load(f.BootDir, PurposeTOTP)
+	if err != nil {
+		f.Con.Printf("%v\n", err)
+		return
+	}
+	secret, err := seal.Unseal(f.tpm, rec, nil, f.Profile, f.sealEvents())
+	if err != nil {
+		f.Con.Printf("the TOTP secret does not unseal, so the clock is not the problem: %v\n", err)
+		return
+	}
+	defer wipe(secret)
+	code, err := f.Con.Prompt("Code on your phone now: ")
+	if err != nil {
+		return
+	}
+	hint, err := otp.PossibleLocalTimeRTC(f.totpKey(secret), f.Now(), strings.TrimSpace(code))
+	if err != nil {
+		f.Con.Printf("no clock offset explains that code (%v): the phone has another secret for this machine, or this machine was changed\n", err)
+		return
+	}
+	f.Con.Printf("%s\n", hint)
+}
