@@ -93,6 +93,7 @@ type Flow struct {
 	problems []string    // tamper findings, shown on the menu
 	totpOK   bool
 	manifest *manifest.Manifest // the verified manifest, nil if not verified
+	kept     map[string][]byte  // verified bytes of the default entry's files
 	// startPCRs are the PCRs as glint found them, before any boot-mode
 	// event: PCR 4's value here is its value in every normal boot.
 	startPCRs map[int][]byte

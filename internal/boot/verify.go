@@ -32,6 +32,7 @@ func (f *Flow) keyring() (openpgp.EntityList, error) {
 func (f *Flow) VerifyBoot() {
 	f.verified = false
 	f.manifest = nil
+	f.kept = nil
 	if f.BootDir == "" {
 		f.problem("no /boot found: no disk with a glint manifest or boot configuration")
 		return
@@ -45,7 +46,17 @@ func (f *Flow) VerifyBoot() {
 	if f.tpm != nil {
 		counter = f.tpm
 	}
-	res, err := manifest.Verify(f.BootDir, kr, counter)
+	// Keep the default entry's files in memory as they are hashed: what
+	// gets kexec'd is then exactly what was verified, read and hashed once.
+	keep := map[string]bool{}
+	if f.defEntry >= 0 && f.defEntry < len(f.entries) {
+		for _, p := range f.entries[f.defEntry].Files() {
+			keep[strings.TrimPrefix(path.Clean("/"+p), "/")] = true
+		}
+	}
+	res, err := manifest.VerifyWith(f.BootDir, kr, counter, manifest.VerifyOptions{
+		Build: manifest.BuildOptions{Keep: func(rel string) bool { return keep[rel] }, MaxKeep: 256 << 20},
+	})
 	var te *manifest.TamperError
 	switch {
 	case err == nil:
@@ -61,6 +72,7 @@ func (f *Flow) VerifyBoot() {
 		return
 	}
 	f.manifest = res.Manifest
+	f.kept = res.Kept
 	f.verified = true
 	who := ""
 	if res.Signer != nil {
@@ -144,6 +156,9 @@ func (f *Flow) readVerified(rel string) ([]byte, error) {
 		}
 		if e.Kind != manifest.KindFile {
 			return nil, fmt.Errorf("%q is not a regular file in the signed manifest", rel)
+		}
+		if b, ok := f.kept[rel]; ok && int64(len(b)) == e.Size {
+			return b, nil // hashed and matched during VerifyBoot
 		}
 		data, err := readNoFollow(filepath.Join(f.BootDir, filepath.FromSlash(rel)), e.Size)
 		if err != nil {

@@ -31,6 +31,14 @@ type BuildOptions struct {
 	// beside the SHA-256 state: measured faster than 1 MiB, BenchmarkBuild).
 	BufferSize int
 
+	// Keep names files whose bytes Build should keep in memory while it
+	// hashes them (Manifest.Kept): the boot flow keeps the default entry's
+	// kernel and initrd, so what it kexecs is byte for byte what was
+	// verified, without reading and hashing them a second time.
+	Keep func(rel string) bool
+	// MaxKeep caps the bytes kept in all (0: 512 MiB).
+	MaxKeep int64
+
 	// report makes Build describe what signing refuses (symlinks out of
 	// /boot, device nodes, FIFOs) instead of failing, so Verify can name
 	// them as added or changed: an attacker's escaping link is tampering,
@@ -98,6 +106,12 @@ func Build(bootDir string, opts BuildOptions) (*Manifest, error) {
 	m := &Manifest{Entries: make([]Entry, len(entries))}
 	for i, w := range entries {
 		m.Entries[i] = w.Entry
+		if w.kept != nil {
+			if m.Kept == nil {
+				m.Kept = map[string][]byte{}
+			}
+			m.Kept[w.Path] = w.kept
+		}
 	}
 	return m, nil
 }
@@ -105,6 +119,7 @@ func Build(bootDir string, opts BuildOptions) (*Manifest, error) {
 type walked struct {
 	Entry
 	info os.FileInfo // from lstat during the walk
+	kept []byte      // the hashed bytes, when BuildOptions.Keep asked
 }
 
 func walk(bootDir string, report bool) ([]*walked, error) {
@@ -256,6 +271,16 @@ func hashFiles(bootDir string, entries []*walked, opts BuildOptions) error {
 	// other on one worker while the others idle.
 	sort.SliceStable(files, func(i, j int) bool { return files[i].info.Size() > files[j].info.Size() })
 
+	keepBudget := opts.MaxKeep
+	if keepBudget <= 0 {
+		keepBudget = 512 << 20
+	}
+	for _, w := range files {
+		if opts.Keep != nil && opts.Keep(w.Path) && w.info.Size() <= keepBudget {
+			keepBudget -= w.info.Size()
+			w.kept = []byte{} // marks "keep"; filled by hashAttempt
+		}
+	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -345,9 +370,16 @@ func hashAttempt(root *os.Root, w *walked, buf []byte, opts BuildOptions) (chang
 	}
 	h := sha256.New()
 	var n int64
+	var kept []byte
+	if w.kept != nil {
+		kept = make([]byte, 0, before.Size())
+	}
 	for {
 		k, rerr := f.Read(buf)
 		h.Write(buf[:k])
+		if w.kept != nil {
+			kept = append(kept, buf[:k]...)
+		}
 		n += int64(k)
 		if rerr == io.EOF {
 			break
@@ -368,6 +400,9 @@ func hashAttempt(root *os.Root, w *walked, buf []byte, opts BuildOptions) (chang
 	}
 	w.Size = n
 	copy(w.SHA256[:], h.Sum(nil))
+	if w.kept != nil {
+		w.kept = kept
+	}
 	return "", nil
 }
 

@@ -80,6 +80,9 @@ type Manifest struct {
 	Created time.Time
 	// Entries are sorted by Path (byte order), without duplicates.
 	Entries []Entry
+	// Kept holds the bytes of the files BuildOptions.Keep selected, exactly
+	// as hashed (Build only; never marshalled).
+	Kept map[string][]byte
 }
 
 // ParseError is a malformed manifest: which line, which field, what is wrong.

@@ -130,6 +130,9 @@ type Result struct {
 	SignedAt time.Time
 	// CounterChecked is false when Verify was given no counter.
 	CounterChecked bool
+	// Kept are the bytes of the files VerifyOptions.Build.Keep selected,
+	// as they were hashed for this verification.
+	Kept map[string][]byte
 }
 
 // VerifyOptions tune VerifyWith.

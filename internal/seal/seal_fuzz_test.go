@@ -11,7 +11,7 @@ import (
 func FuzzParse(f *testing.F) {
 	r := &Record{Version: FormatVersion, Purpose: "totp", TPM: "TPM 2.0", Profile: "coreboot", Bank: tpm.SHA256,
 		PCRs: map[int]hexBytes{0: pcr.Zero(tpm.SHA256), 4: pcr.Zero(tpm.SHA256)}, Predicted: []int{4},
-		Events: []Event{{PCR: 2, Type: "EV_ACTION", Description: "FMAP: COREBOOT CBFS: fallback/payload", Digest: "00"}},
+		Events:  []Event{{PCR: 2, Type: "EV_ACTION", Description: "FMAP: COREBOOT CBFS: fallback/payload", Digest: "00"}},
 		Created: time.Unix(0, 0).UTC(), Blob: []byte{1, 2, 3}, Extra: map[string]string{"uuid": "x"}}
 	b, _ := r.Marshal()
 	f.Add(b)
