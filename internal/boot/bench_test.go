@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,7 +54,7 @@ func BenchmarkNormalBoot(b *testing.B) {
 }
 
 func benchNormalBoot(b *testing.B, v tpm.Version) {
-	pub, sec := benchOwnerKeys(b)
+	pub, sec := ownerKeys(b)
 	tpmDir, bootDir := b.TempDir(), b.TempDir()
 	writeDebianBoot(b, bootDir)
 	m := &timedMachine{fakeMachine: fakeMachine{key: sec}, tb: b}
@@ -194,24 +193,4 @@ func writeDebianBoot(tb testing.TB, dir string) {
 	if err := os.WriteFile(filepath.Join(dir, "grub", "grub.cfg"), []byte(cfg), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-}
-
-// benchOwnerKeys is ownerKeys for a benchmark (ownerKeys takes *testing.T).
-func benchOwnerKeys(tb testing.TB) (pub, sec []byte) {
-	tb.Helper()
-	if _, err := exec.LookPath("gpg"); err != nil {
-		tb.Skip("gpg not installed (make deps installs it)")
-	}
-	home := tb.TempDir()
-	tb.Cleanup(func() { exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run() })
-	gpg := func(args ...string) []byte {
-		c := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", ownerPass}, args...)...)
-		out, err := c.Output()
-		if err != nil {
-			tb.Fatalf("gpg %v: %v", args, err)
-		}
-		return out
-	}
-	gpg("--quick-gen-key", "Test Owner <owner@example.org>", "ed25519", "sign", "never")
-	return gpg("--armor", "--export"), gpg("--armor", "--export-secret-keys")
 }

@@ -50,17 +50,18 @@ const ownerPass = "owner-pass"
 
 // ownerKeys makes a real OpenPGP key with gpg: public (for the firmware) and
 // passphrase-protected secret (for the key stick).
-func ownerKeys(t *testing.T) (pub, sec []byte) {
-	t.Helper()
+func ownerKeys(tb testing.TB) (pub, sec []byte) {
+	tb.Helper()
 	if _, err := exec.LookPath("gpg"); err != nil {
-		t.Skip("gpg not installed (make deps installs it)")
+		tb.Skip("gpg not installed (make deps installs it)")
 	}
-	home := t.TempDir()
+	home := tb.TempDir()
+	tb.Cleanup(func() { exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run() })
 	gpg := func(args ...string) []byte {
 		c := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", ownerPass}, args...)...)
 		out, err := c.Output()
 		if err != nil {
-			t.Fatalf("gpg %v: %v", args, err)
+			tb.Fatalf("gpg %v: %v", args, err)
 		}
 		return out
 	}
