@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/glint-boot/glint/internal/physmem"
 )
 
 // Where a running Linux exposes firmware logs.
@@ -39,7 +41,7 @@ func ReadFirmwareLogFrom(securityfsPath, memPath string) (*Log, error) {
 	default:
 		tried = append(tried, err.Error())
 	}
-	f, err := os.Open(memPath)
+	f, err := physmem.OpenPath(memPath)
 	if err != nil {
 		tried = append(tried, err.Error())
 		return nil, fmt.Errorf("%w (%s); mount securityfs on /sys/kernel/security, or on coreboot run as root so %s can be read", ErrNotFound, joinTried(tried), memPath)

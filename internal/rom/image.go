@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/glint-boot/glint/internal/physmem"
 )
 
 // Image is a firmware image with its flash map.
@@ -86,15 +88,16 @@ func FromMemory(mem io.ReaderAt) (*Image, error) {
 	return nil, fmt.Errorf("rom: no coreboot image with a flash map below 4 GiB: %w", errors.Join(errs...))
 }
 
-// FromDevMem is FromMemory on this machine's /dev/mem (needs root, and on
-// kernels with STRICT_DEVMEM works because the flash window is not RAM).
+// FromDevMem is FromMemory on this machine's physical memory (needs root;
+// on kernels with STRICT_DEVMEM it works because the flash window is not
+// RAM). The window is mapped, not read: see package physmem.
 func FromDevMem() (*Image, error) {
-	f, err := os.Open("/dev/mem")
+	m, err := physmem.Open()
 	if err != nil {
-		return nil, fmt.Errorf("rom: %w (run as root)", err)
+		return nil, fmt.Errorf("rom: %w", err)
 	}
-	defer f.Close()
-	return FromMemory(f)
+	defer m.Close()
+	return FromMemory(m)
 }
 
 // AreaData returns the bytes of a named FMAP area.

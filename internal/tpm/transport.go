@@ -28,7 +28,7 @@ type deviceTransport struct {
 }
 
 func openDevice(path string) (*deviceTransport, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := openBlocking(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w at %s: the device does not exist (is the TPM enabled in firmware and the tpm_tis/tpm_crb driver loaded?)", ErrNoTPM, path)
@@ -47,7 +47,7 @@ func (d *deviceTransport) Send(cmd []byte) ([]byte, error) {
 	buf := make([]byte, maxResponseSize)
 	n, err := d.f.Read(buf)
 	if err != nil {
-		return nil, fmt.Errorf("read from %s: %w", d.f.Name(), err)
+		return nil, fmt.Errorf("read from %s: %w (no response to the command)", d.f.Name(), err)
 	}
 	return checkResponse(buf[:n])
 }
