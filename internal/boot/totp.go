@@ -139,7 +139,14 @@ func (f *Flow) ShowTOTP() {
 	}
 	secret, err := seal.Unseal(f.tpm, rec, nil, f.Profile, f.sealEvents())
 	if err != nil {
-		f.Con.Banner(red, "TOTP REFUSED: the measured boot state changed")
+		switch {
+		case errors.Is(err, tpm.ErrCleared):
+			f.Con.Banner(red, "TOTP REFUSED: the TPM was cleared or replaced since sealing")
+		case errors.Is(err, tpm.ErrLockout):
+			f.Con.Banner(red, "TOTP REFUSED: the TPM is in dictionary-attack lockout")
+		default:
+			f.Con.Banner(red, "TOTP REFUSED: the measured boot state changed")
+		}
 		f.Con.Printf("TOTP: unavailable: %v\n", describeTPMError(err))
 		f.problems = append(f.problems, "TOTP secret did not unseal")
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/tpm"
 )
 
 // OwnerKeyFile is the firmware-image file holding the owner's public keys.
@@ -63,6 +64,9 @@ func (f *Flow) VerifyBoot() {
 	case errors.As(err, &te):
 		f.Con.Banner(red, "/boot WAS MODIFIED since you signed it")
 		f.reportTamper(te)
+		return
+	case errors.Is(err, tpm.ErrNotDefined):
+		f.problem("the TPM rollback counter of the signed /boot does not exist: the TPM was cleared or replaced since /boot was signed (or /boot was signed on another machine); if you did not clear it, treat this machine as tampered, otherwise set it up again")
 		return
 	case errors.Is(err, manifest.ErrNoManifest):
 		f.problem("/boot has no signed manifest: it was never signed, or the manifest was deleted")

@@ -30,6 +30,10 @@ var (
 	// ErrNoTPM: nothing answers at the given device or socket.
 	ErrNoTPM = errors.New("no TPM found")
 
+	// ErrNotDefined: an NV index (e.g. the rollback counter) does not exist:
+	// never defined on this TPM, or removed when the TPM was cleared.
+	ErrNotDefined = errors.New("NV index not defined")
+
 	// ErrCleared: a sealed blob no longer loads because the key it was
 	// sealed under is gone — the TPM was cleared (new storage seed) or the
 	// blob was made on another TPM. The secret must be sealed again.

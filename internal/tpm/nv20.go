@@ -94,7 +94,7 @@ func (d *tpm20) nvPublic(index uint32) (*nvInfo, error) {
 	rsp, err := tpm2.NVReadPublic{NVIndex: tpm2.TPMHandle(index)}.Execute(d.t)
 	if err != nil {
 		if code, ok := rc20(err); ok && canonical(code) == rcHandle {
-			return nil, fmt.Errorf("NV index 0x%08x is not defined: %w", index, wrap20("TPM2_NV_ReadPublic", err))
+			return nil, fmt.Errorf("NV index 0x%08x is not defined: %w (%w)", index, ErrNotDefined, wrap20("TPM2_NV_ReadPublic", err))
 		}
 		return nil, wrap20(fmt.Sprintf("TPM2_NV_ReadPublic(0x%08x)", index), err)
 	}

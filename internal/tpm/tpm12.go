@@ -283,7 +283,7 @@ func (d *tpm12) nvSize(index uint32) (int, error) {
 	if err != nil {
 		var re *ResponseError
 		if errors.As(err, &re) && (re.Code == rc12BadIndex || re.Code == rc12BadParameter) {
-			return 0, fmt.Errorf("NV index 0x%08x is not defined: %w", index, err)
+			return 0, fmt.Errorf("NV index 0x%08x is not defined: %w (%w)", index, ErrNotDefined, err)
 		}
 		return 0, err
 	}
