@@ -22,6 +22,20 @@
 // modules, basic memory info, memory map, ACPI RSDP, framebuffer) is built, and
 // a small trampoline enters the hypervisor in 32-bit protected mode with
 // EAX=0x36d76289 and EBX=the information's address (section 3.3).
+// Image.ExtraInitrd rides on the last module (the dom0 initrd).
+//
+// What Xen needs after kexec, beyond the specification (proved under QEMU
+// with SeaBIOS, coreboot and OVMF by ./qemutest):
+//   - "no-real-mode" on its command line (xenNoRealMode): there is no BIOS
+//     left for its real-mode EDD/EDID/video calls;
+//   - a BIOS data area in page 0 on UEFI machines (Platform.NoBDA,
+//     biosDataPage): Xen's BIOS entry path sizes low memory from it;
+//   - still open: Xen 4.17 ignores the ACPI tags 14/15 and looks for the
+//     RSDP by scanning the EBDA and 0xE0000-0xFFFFF. Under OVMF the RSDP is
+//     only in the EFI configuration table; under QEMU's coreboot build
+//     glint finds a copy in 0xE0000-0xFFFFF but Xen reports "A valid RSDP
+//     was not found" (cause not yet known). Xen then runs with ACPI off and
+//     gives dom0 "acpi=off"; dom0 still boots. Under SeaBIOS ACPI works.
 //
 // Example:
 //

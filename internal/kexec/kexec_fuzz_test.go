@@ -1,6 +1,7 @@
 package kexec
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 )
@@ -65,10 +66,22 @@ func FuzzPlan(f *testing.F) {
 	f.Fuzz(func(t *testing.T, kernel []byte) {
 		plat := testPlatform()
 		img := Image{Kind: 1, Kernel: File{Path: "x", Data: kernel}, Modules: []Module{{File: File{Path: "m", Data: []byte("mod")}}}}
+		if len(kernel)%2 == 1 {
+			// The UEFI page-0 BDA and a key riding on the second module.
+			plat.NoBDA = true
+			img.Modules = append(img.Modules, Module{File: File{Path: "i", Data: []byte("initrd")}})
+			img.ExtraInitrd = []byte("070701-key")
+		}
 		plan, err := PlanMultiboot2(img, *plat)
 		if err != nil {
 			return
 		}
+		defer func() {
+			plan.Wipe()
+			if bytes.Contains(plan.extra, []byte("070701-key")) {
+				t.Fatal("Wipe left the key")
+			}
+		}()
 		for i := 1; i < len(plan.Segments); i++ {
 			p, s := plan.Segments[i-1], plan.Segments[i]
 			if p.Addr+p.MemSize > s.Addr {

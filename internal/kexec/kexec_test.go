@@ -237,6 +237,61 @@ func TestRealXenHeaderAndELF(t *testing.T) {
 	}
 }
 
+// TestPlanXenAfterKexec checks the two things Xen needs when it is not
+// started by a BIOS boot loader: no-real-mode (added once, only for an image
+// that knows the option) and, on a machine without a BIOS data area, a
+// page 0 whose BDA gives the base memory size.
+func TestPlanXenAfterKexec(t *testing.T) {
+	gz, xen := realXen(t)
+	img := Image{Kind: bootcfg.Multiboot2, Kernel: File{Path: "/boot/xen.gz", Data: gz}, Cmdline: "console=com1",
+		Modules: []Module{{File: File{Path: "/boot/vmlinuz", Data: []byte("bzImage")}}}}
+	plat := testPlatform()
+	mbiCmd := func(p *Plan) string {
+		return string(parseMBI(t, p.MBI)[mbiCmdline][0])
+	}
+	for _, c := range []struct{ name, cmdline, want string }{
+		{"added", "console=com1", "xen.gz console=com1 no-real-mode\x00"},
+		{"kept once", "no-real-mode console=com1", "xen.gz no-real-mode console=com1\x00"},
+		{"empty", "", "xen.gz no-real-mode\x00"},
+	} {
+		img.Cmdline = c.cmdline
+		plan, err := PlanMultiboot2(img, *plat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mbiCmd(plan); got != c.want || plan.Cmdline+"\x00" != got {
+			t.Errorf("%s: cmdline tag %q (plan %q), want %q", c.name, got, plan.Cmdline, c.want)
+		}
+	}
+	// A Multiboot2 kernel that does not know the option keeps its line.
+	other := bytes.ReplaceAll(xen, []byte("no-real-mode"), []byte("xx-real-mode"))
+	img.Kernel.Data, img.Cmdline = other, "console=com1"
+	plan, err := PlanMultiboot2(img, *plat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mbiCmd(plan); got != "xen.gz console=com1\x00" {
+		t.Errorf("non-Xen cmdline tag %q", got)
+	}
+	for _, s := range plan.Segments {
+		if s.Addr == 0 {
+			t.Error("page 0 loaded on a machine with a BDA")
+		}
+	}
+	// No BDA (UEFI): page 0 carries base memory 639 KiB at 0x413, EBDA 0.
+	img.Kernel.Data = gz
+	noBDA := *plat
+	noBDA.NoBDA = true
+	if plan, err = PlanMultiboot2(img, noBDA); err != nil {
+		t.Fatal(err)
+	}
+	s0 := plan.Segments[0]
+	if s0.Addr != 0 || s0.MemSize != 4096 || len(s0.Data) != 4096 ||
+		binary.LittleEndian.Uint16(s0.Data[0x413:]) != 639 || binary.LittleEndian.Uint16(s0.Data[0x40e:]) != 0 {
+		t.Errorf("page 0 segment at %#x+%#x, BDA base memory %d", s0.Addr, s0.MemSize, binary.LittleEndian.Uint16(s0.Data[0x413:]))
+	}
+}
+
 func containsAll(have []uint32, want ...uint32) bool {
 	for _, w := range want {
 		found := false
@@ -292,7 +347,7 @@ func TestPlanRealXen(t *testing.T) {
 		t.Errorf("trampoline not patched: %x", tr)
 	}
 	tags := parseMBI(t, plan.MBI)
-	if string(tags[mbiCmdline][0]) != "xen-4.17.gz console=com1 dom0_mem=512M\x00" {
+	if string(tags[mbiCmdline][0]) != "xen-4.17.gz console=com1 dom0_mem=512M no-real-mode\x00" {
 		t.Errorf("cmdline tag %q", tags[mbiCmdline][0])
 	}
 	if string(tags[mbiLoaderName][0]) != "glint\x00" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -45,6 +46,11 @@ type Platform struct {
 	// passed as tags 14 / 15 when known.
 	RSDPv1, RSDPv2 []byte
 	Framebuffer    *Framebuffer
+	// NoBDA says the firmware left no BIOS data area in page 0 (UEFI without
+	// a CSM); PlanMultiboot2 then loads page 0 with one (see biosDataPage).
+	// coreboot writes one for its payloads (src/arch/x86/ebda.c), a BIOS
+	// has its own.
+	NoBDA bool
 }
 
 // Boot information tag types (3.6).
@@ -72,8 +78,11 @@ type Plan struct {
 	KernelEntry uint64 // where the trampoline jumps
 	MBIAddr     uint64
 	MBI         []byte
-	Header      *Multiboot2Header
-	Segments    []LoadSegment // sorted by address
+	// Cmdline is the kernel command line the OS sees, after the first
+	// word glint adds (see LoaderName) and xenNoRealMode.
+	Cmdline  string
+	Header   *Multiboot2Header
+	Segments []LoadSegment // sorted by address
 	// ModuleAddrs are where each module was placed, in order.
 	ModuleAddrs []uint64
 	// extra is the last module's buffer when it carries Image.ExtraInitrd
@@ -253,7 +262,16 @@ func PlanMultiboot2(img Image, plat Platform) (*Plan, error) {
 	// Marshal once to learn the size, place it, then marshal for real (the
 	// content does not depend on its own address).
 	b := &mbiBuilder{}
-	b.build(firstWord(img.Kernel.name(), img.Cmdline), plat, func(add func(start, end uint32, cmdline string)) {
+	cmdline := img.Cmdline
+	if bytes.Contains(kernel, []byte(xenNoRealMode)) && !slices.Contains(strings.Fields(cmdline), xenNoRealMode) {
+		cmdline = strings.TrimSpace(cmdline + " " + xenNoRealMode)
+	}
+	if plat.NoBDA {
+		// Page 0 is below the allocator's 1 MiB floor: nothing else lands there.
+		segs = append(segs, LoadSegment{Addr: 0, Data: biosDataPage(plat.MemoryMap), MemSize: 4096})
+	}
+	plan.Cmdline = firstWord(img.Kernel.name(), cmdline)
+	b.build(plan.Cmdline, plat, func(add func(start, end uint32, cmdline string)) {
 		for _, m := range mods {
 			add(uint32(m.addr), uint32(m.addr+m.size), m.cmdline)
 		}
@@ -274,6 +292,34 @@ func PlanMultiboot2(img Image, plat Platform) (*Plan, error) {
 	sort.Slice(segs, func(i, j int) bool { return segs[i].Addr < segs[j].Addr })
 	plan.Segments = segs
 	return plan, nil
+}
+
+// xenNoRealMode is the Xen option (docs/misc/xen-command-line.pandoc,
+// "no-real-mode") that skips the real-mode BIOS calls Xen's boot trampoline
+// makes for EDD disk data, EDID and the video mode (int 13h, int 10h). After
+// kexec there is no BIOS to answer them: coreboot's Linux payload and UEFI
+// leave none, and where one exists Linux has since taken over the disks and
+// the display it would drive. Without the option Xen jumps through an empty
+// interrupt vector table and the machine resets before Xen prints a line
+// (seen with QEMU's coreboot 4.15 build; Heads appends the option for Xen
+// too). PlanMultiboot2 appends it to the command line of any
+// Multiboot2 kernel whose image contains the option's name, which is Xen's
+// early command-line parser (xen/arch/x86/boot/cmdline.c), unless present.
+const xenNoRealMode = "no-real-mode"
+
+// biosDataPage returns page 0 for a machine without a BIOS data area: an
+// empty interrupt vector table and a BDA whose base memory size (0x413,
+// KiB) is the RAM below 640 KiB, EBDA segment (0x40E) zero. Xen's BIOS entry
+// path (xen/arch/x86/boot/head.S, trampoline_bios_setup) places its
+// real-mode trampoline 64 KiB below the smaller of that size and the
+// Multiboot2 basic memory information (3.6.8); a zero BDA makes it the
+// smaller, the trampoline wraps to just below 4 GiB, and Xen's relocation
+// of the boot information overwrites Xen itself (seen under OVMF).
+func biosDataPage(mm []MemRange) []byte {
+	page := make([]byte, 4096)
+	lower, _ := basicMem(mm)
+	binary.LittleEndian.PutUint16(page[0x413:], uint16(lower))
+	return page
 }
 
 // firstWord builds a command line whose first word is the file's name, which

@@ -153,7 +153,8 @@ func (l *SystemLoader) loadMultiboot2(img Image) error {
 // ReadPlatform describes this machine for Multiboot2: the firmware memory map
 // (/sys/firmware/memmap), the ACPI RSDP (EFI system table or the BIOS area
 // 0xE0000-0xFFFFF through /dev/mem), the framebuffer (screen_info in
-// /sys/kernel/boot_params/data). Only the memory map is required.
+// /sys/kernel/boot_params/data), whether UEFI left page 0 without a BIOS
+// data area. Only the memory map is required.
 func ReadPlatform() (*Platform, error) {
 	mm, err := urkexec.MemoryMapFromSysfsMemmap()
 	if err != nil {
@@ -173,6 +174,11 @@ func ReadPlatform() (*Platform, error) {
 		p.MemoryMap = append(p.MemoryMap, MemRange{Start: uint64(r.Start), Size: uint64(r.Size), Type: t})
 	}
 	p.RSDPv1, p.RSDPv2 = findRSDP()
+	// Booted by UEFI: no BIOS data area (Linux cannot show page 0: /dev/mem
+	// reads RAM below 1 MiB as zeros, arch/x86/mm/init.c devmem_is_allowed).
+	if _, err := os.Stat("/sys/firmware/efi"); err == nil {
+		p.NoBDA = true
+	}
 	if data, err := os.ReadFile("/sys/kernel/boot_params/data"); err == nil {
 		p.Framebuffer = ParseScreenInfo(data)
 	}
