@@ -92,6 +92,11 @@ func (f *Flow) OwnerSetup() error {
 	if err != nil {
 		return err
 	}
+	if o, ok := f.tpm.(tpm.Owner); ok {
+		if err := o.TakeOwnership(); err != nil {
+			return err
+		}
+	}
 	// Sane dictionary-attack parameters before anything PIN-protected
 	// exists: enough tries that power cuts (which count as one failure each
 	// when a DA-protected object was in use) cannot lock the owner out.

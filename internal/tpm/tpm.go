@@ -209,3 +209,10 @@ type TPM interface {
 
 	Close() error
 }
+
+// Owner is implemented by TPMs that must be taken ownership of before glint
+// can define NV space and seal (TPM 1.2). TPM 2.0 needs nothing: its owner
+// hierarchy is usable from the start.
+type Owner interface {
+	TakeOwnership() error
+}

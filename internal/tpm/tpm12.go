@@ -702,3 +702,33 @@ func (d *tpm12) Info() (*Info, error) {
 	}
 	return info, nil
 }
+
+// rc12OwnerSet is TPM_OWNER_SET (Main Part 2, 16): the TPM already has an owner.
+const rc12OwnerSet = 0x14
+
+// TakeOwnership takes ownership of an unowned TPM 1.2 with the TCG
+// well-known owner and SRK secrets, as Heads' OEM reset does ("tpm takeown"),
+// so glint can define its rollback counter and seal. A TPM that already has
+// an owner is left alone.
+func (d *tpm12) TakeOwnership() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rw := &rwAdapter{t: d.t}
+	ek, err := legacy.ReadPubEK(rw)
+	if err != nil {
+		var re *ResponseError
+		if err2 := wrap12("TPM_ReadPubEK", err); errors.As(err2, &re) && re.Code == 0x08 /* TPM_DISABLED_CMD: ReadPubEK is off once owned */ {
+			return nil
+		}
+		return fmt.Errorf("take TPM ownership: %w", wrap12("TPM_ReadPubEK", err))
+	}
+	var zero legacy.Digest
+	if err := legacy.TakeOwnership(rw, zero, zero, ek); err != nil {
+		var re *ResponseError
+		if err2 := wrap12("TPM_TakeOwnership", err); errors.As(err2, &re) && re.Code == rc12OwnerSet {
+			return nil
+		}
+		return fmt.Errorf("take TPM ownership: %w", wrap12("TPM_TakeOwnership", err))
+	}
+	return nil
+}

@@ -238,3 +238,22 @@ func TestLockPlatform12BlocksClear(t *testing.T) {
 		t.Fatalf("the refused Clear cleared something: %v", err)
 	}
 }
+
+func TestTakeOwnershipOnOwnedTPMIsNoOp12(t *testing.T) {
+	dev, err := tpm.Open(swtpmtest.Start(t, tpm.Version12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	o, ok := dev.(tpm.Owner)
+	if !ok {
+		t.Fatal("TPM 1.2 does not offer TakeOwnership")
+	}
+	if err := o.TakeOwnership(); err != nil {
+		t.Fatalf("owned TPM: %v", err)
+	}
+	// Still usable with the well-known owner secret afterwards.
+	if err := dev.NVDefine(tpm.NVSpace{Index: 0x00011234, Size: 8}); err != nil {
+		t.Fatalf("NV define after TakeOwnership: %v", err)
+	}
+}
