@@ -19,6 +19,9 @@ type Console struct {
 	// waited is the time spent waiting for the owner (prompts, countdown),
 	// kept so glint's own boot time can be reported without it.
 	waited time.Duration
+	// Echo turns terminal echo on or off on the console's ttys (nil: no
+	// tty, e.g. tests), so passphrases are not shown as they are typed.
+	Echo func(on bool)
 }
 
 // ErrNoInput says the console was closed (no keyboard, end of input).
@@ -98,6 +101,21 @@ func (c *Console) ReadLine(timeout time.Duration) (string, error) {
 // Prompt prints a question and reads the answer.
 func (c *Console) Prompt(question string) (string, error) {
 	c.Printf("%s", question)
+	return c.ReadLine(0)
+}
+
+// PromptSecret is Prompt with the terminal's echo off, for passphrases and
+// PINs (Heads' read -s): nothing typed appears on the screen or the serial
+// transcript.
+func (c *Console) PromptSecret(question string) (string, error) {
+	c.Printf("%s", question)
+	if c.Echo != nil {
+		c.Echo(false)
+		defer func() {
+			c.Echo(true)
+			c.Printf("\n")
+		}()
+	}
 	return c.ReadLine(0)
 }
 

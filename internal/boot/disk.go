@@ -47,7 +47,7 @@ func (f *Flow) diskKeyCpio(forced bool) ([]byte, error) {
 	var key []byte
 	for try := 1; try <= tries; try++ {
 		if rec.PIN {
-			p, perr := f.Con.Prompt("Disk unlock PIN: ")
+			p, perr := f.Con.PromptSecret("Disk unlock PIN: ")
 			if perr != nil {
 				return nil, perr
 			}

@@ -76,7 +76,7 @@ func (f *Flow) ProgramDongle(secret []byte) error {
 	if err != nil {
 		return fmt.Errorf("dongle info: %w", err)
 	}
-	pin, err := f.Con.Prompt(fmt.Sprintf("Dongle admin PIN (%d tries left): ", info.AdminRetries))
+	pin, err := f.Con.PromptSecret(fmt.Sprintf("Dongle admin PIN (%d tries left): ", info.AdminRetries))
 	if err != nil {
 		return err
 	}

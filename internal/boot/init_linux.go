@@ -2,10 +2,12 @@ package boot
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/glint-boot/glint/internal/kexec"
@@ -32,10 +34,16 @@ type InitOptions struct {
 
 // Init is glint as /init: it sets up the system, then runs the boot flow
 // forever. It returns only if the console is gone and power-off failed.
-func Init(opts InitOptions) error {
+func Init(opts InitOptions) (err error) {
 	started := time.Now()
-	con, err := openConsole()
-	if err == nil {
+	// PID 1 must never die: a bug that panics is shown, and the owner gets
+	// a minimal menu to power off or reboot instead of a kernel panic.
+	defer func() {
+		if r := recover(); r != nil {
+			err = lastResort(r)
+		}
+	}()
+	if con, cerr := openConsole(); cerr == nil {
 		defer con.Close()
 	}
 	mountPseudoFS(&Journal{})
@@ -43,12 +51,14 @@ func Init(opts InitOptions) error {
 	// owner looks at the screen, a server owner (and the test bench) at the
 	// serial line. /dev/console is the kernel's last console= (serial here);
 	// tty1 is the VGA/framebuffer console.
-	ins, out := []io.Reader{os.Stdin}, io.Writer(os.Stdout)
+	ins, out, ttys := []io.Reader{os.Stdin}, io.Writer(os.Stdout), []*os.File{os.Stdin}
 	if vga, err := os.OpenFile("/dev/tty1", os.O_RDWR, 0); err == nil && !sameFile(vga, os.Stdout) {
 		ins = append(ins, vga)
 		out = io.MultiWriter(os.Stdout, vga)
+		ttys = append(ttys, vga)
 	}
 	console := NewMultiConsole(ins, out)
+	console.Echo = ttyEcho(ttys...)
 	j := NewJournal(out, nil)
 	j.Logf("glint starting as PID %d", os.Getpid())
 	if err := os.MkdirAll("/run/glint", 0o700); err != nil {
@@ -173,4 +183,23 @@ func sameFile(a, b *os.File) bool {
 	sa, err1 := a.Stat()
 	sb, err2 := b.Stat()
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// lastResort runs after a panic in the flow: it says so and offers the only
+// safe choices left, without touching the TPM or /boot again.
+func lastResort(r any) error {
+	fmt.Fprintf(os.Stdout, "\nglint: INTERNAL ERROR: %v\nglint: nothing was booted. This is a bug in glint; please report it.\n", r)
+	c := NewConsole(os.Stdin, os.Stdout)
+	for {
+		a, err := c.Prompt("glint (safe mode): p) power off  b) reboot > ")
+		if err != nil {
+			return powerOff()
+		}
+		switch strings.TrimSpace(a) {
+		case "p":
+			return powerOff()
+		case "b":
+			return reboot()
+		}
+	}
 }

@@ -45,6 +45,13 @@ func (j *Journal) record(show bool, format string, a ...any) {
 	msg := fmt.Sprintf(format, a...)
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.lines == nil { // the zero Journal works too (early boot, before NewJournal)
+		j.lines = make([]string, journalLines)
+		if j.now == nil {
+			j.now = time.Now
+			j.start = j.now()
+		}
+	}
 	elapsed := j.now().Sub(j.start).Seconds()
 	for _, l := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
 		j.lines[j.next] = fmt.Sprintf("[%8.3f] %s", elapsed, l)

@@ -27,7 +27,7 @@ func (f *Flow) ownerSigner() (*manifest.KeySigner, error) {
 		return nil, errors.New("no owner key found: insert the medium holding owner-secret.asc (your key backup) and try again")
 	}
 	for attempt := 1; attempt <= 3; attempt++ {
-		pass, err := f.Con.Prompt("Owner key passphrase: ")
+		pass, err := f.Con.PromptSecret("Owner key passphrase: ")
 		if err != nil {
 			return nil, err
 		}
