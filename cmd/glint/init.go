@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"strings"
 	"time"
 
 	"github.com/glint-boot/glint/internal/boot"
@@ -25,5 +27,8 @@ func runInit(e *env, args []string) error {
 		OwnerFiles:     firmwareOwnerFiles,
 		FirmwareEvents: firmwareEvents,
 		Kexec:          kexecImage,
+		RunCommand: func(args []string, out io.Writer) error {
+			return run(args, strings.NewReader(""), out, out)
+		},
 	})
 }

@@ -34,8 +34,6 @@ import (
 type Machine interface {
 	PowerOff() error
 	Reboot() error
-	// Shell runs the recovery shell on the console and returns when it exits.
-	Shell() error
 	// Kexec loads img and jumps into it; it returns only on failure. img
 	// holds every file already read into memory and checked against the
 	// signed manifest, so nothing on disk can change in between.
@@ -74,6 +72,8 @@ type Flow struct {
 	BuildTime time.Time
 	// FirmwareEvents are the firmware's event-log entries (may be nil).
 	FirmwareEvents func() []EventInfo
+	// RunCommand runs a glint CLI verb from the recovery shell (may be nil).
+	RunCommand RunCommandFunc
 	// TPMStats counts TPM commands and time (may be nil).
 	TPMStats *tpm.Stats
 	// Started is when /init started (zero: when the flow was made).

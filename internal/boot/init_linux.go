@@ -30,6 +30,8 @@ type InitOptions struct {
 	FirmwareEvents func(bank tpm.Alg) []EventInfo
 	// Kexec loads and starts an image.
 	Kexec func(img kexec.Image) error
+	// RunCommand runs glint CLI verbs in the recovery shell.
+	RunCommand RunCommandFunc
 }
 
 // Init is glint as /init: it sets up the system, then runs the boot flow
@@ -105,7 +107,7 @@ func Init(opts InitOptions) (err error) {
 		Con: console, J: j, M: m, BootDir: bootDir, OwnerFiles: files, Config: cfg,
 		Profile: profile, BuildTime: opts.BuildTime, Modules: modules,
 		Now:     func() time.Time { return time.Now().Add(-offset) },
-		Started: started,
+		Started: started, RunCommand: opts.RunCommand,
 		OpenDongle: func() (dongle.Device, error) {
 			d, _, err := dongle.Open(os.DirFS("/sys"), "/dev")
 			return d, err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -32,25 +31,6 @@ func (m *linuxMachine) Kexec(img kexec.Image) error {
 		return errors.New("kexec is not available in this build")
 	}
 	return m.kexec(img)
-}
-
-// Shell runs /bin/sh from the payload if it has one (busybox), else glint's
-// own command line, on the console.
-func (m *linuxMachine) Shell() error {
-	for _, sh := range []string{"/bin/sh", "/bin/busybox"} {
-		if _, err := os.Stat(sh); err != nil {
-			continue
-		}
-		args := []string{}
-		if strings.HasSuffix(sh, "busybox") {
-			args = []string{"sh"}
-		}
-		c := exec.Command(sh, args...)
-		c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
-		c.Env = []string{"PATH=/bin:/sbin", "PS1=glint-recovery# ", "HOME=/"}
-		return c.Run()
-	}
-	return errors.New("no shell in this payload (/bin/sh missing); use the menu's commands")
 }
 
 func (m *linuxMachine) SetClock(t time.Time) error {

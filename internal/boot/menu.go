@@ -202,9 +202,8 @@ func (f *Flow) recovery() {
 		return
 	}
 	f.Con.Banner(red, "RECOVERY SHELL: PCR 4 extended; TOTP and disk key cannot unseal until reboot")
-	if err := f.M.Shell(); err != nil {
-		f.Con.Printf("shell: %v\n", err)
-	}
+	f.J.Logf("recovery shell opened by the owner")
+	f.recoveryShell()
 }
 
 // forceBoot boots the default entry although verification failed, after a
