@@ -71,3 +71,12 @@ func kexecImage(img kexec.Image) error {
 	}
 	return l.Exec()
 }
+
+// firmwareImage reads the whole running firmware image.
+func firmwareImage() ([]byte, error) {
+	img, err := rom.FromDevMem()
+	if err != nil {
+		return nil, err
+	}
+	return img.Data, nil
+}

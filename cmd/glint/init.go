@@ -27,6 +27,7 @@ func runInit(e *env, args []string) error {
 		OwnerFiles:     firmwareOwnerFiles,
 		FirmwareEvents: firmwareEvents,
 		Kexec:          kexecImage,
+		ROMImage:       firmwareImage,
 		RunCommand: func(args []string, out io.Writer) error {
 			return run(args, strings.NewReader(""), out, out)
 		},

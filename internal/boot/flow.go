@@ -72,6 +72,10 @@ type Flow struct {
 	BuildTime time.Time
 	// FirmwareEvents are the firmware's event-log entries (may be nil).
 	FirmwareEvents func() []EventInfo
+	// ROMImage reads the running firmware image (may be nil): without a TPM
+	// its hash is the HOTP secret, as in Heads, so a dongle still shows
+	// whether the firmware changed.
+	ROMImage func() ([]byte, error)
 	// RunCommand runs a glint CLI verb from the recovery shell (may be nil).
 	RunCommand RunCommandFunc
 	// TPMStats counts TPM commands and time (may be nil).

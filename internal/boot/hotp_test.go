@@ -2,11 +2,13 @@ package boot
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/glint-boot/glint/internal/otp"
 	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/otp/dongle/dongletest"
 	"github.com/glint-boot/glint/internal/tpm"
@@ -74,4 +76,35 @@ func TestHOTPWithDongle(t *testing.T) {
 func workstationWith(tp tpm.TPM, bootDir, input string) (*Flow, error) {
 	f, err := Workstation(tp, bootDir, pcrCoreboot(), policyDefault(), strings.NewReader(input), &bytes.Buffer{})
 	return f, err
+}
+
+// Without a TPM, the HOTP secret is the firmware image's hash (Heads'
+// fallback): the dongle goes red when the image changes, and the screen
+// says how little that proves.
+func TestNoTPMHOTPFromROMHash(t *testing.T) {
+	sim := dongletest.New()
+	sim.BusyPolls = 0
+	rom := bytes.Repeat([]byte("coreboot"), 4096)
+	sum := sha256.Sum256(rom)
+	if err := dongle.Program(plugged{sim}, []byte("12345678"), sum[:20], 0); err != nil {
+		t.Fatal(err)
+	}
+	bootDir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(bootDir, "glint"), 0o755))
+	must(t, otp.WriteCounter(filepath.Join(bootDir, HOTPCounterFile), sum[:20], 0))
+	boot := func(image []byte) string {
+		var out bytes.Buffer
+		f := &Flow{Con: NewConsole(strings.NewReader(""), &out), J: NewJournal(nil, nil), BootDir: bootDir,
+			OpenDongle: func() (dongle.Device, error) { return plugged{sim}, nil },
+			ROMImage:   func() ([]byte, error) { return image, nil }}
+		f.ShowTOTP()
+		return out.String()
+	}
+	if out := boot(rom); !strings.Contains(out, "NO TPM") || !strings.Contains(out, "HOTP: VALID") {
+		t.Fatalf("unchanged image:\n%s", out)
+	}
+	evil := append(append([]byte(nil), rom...), "evil"...)
+	if out := boot(evil); !strings.Contains(out, "HOTP: counter file refused") && !strings.Contains(out, "HOTP: INVALID") {
+		t.Fatalf("changed image not refused:\n%s", out)
+	}
 }

@@ -32,6 +32,8 @@ type InitOptions struct {
 	Kexec func(img kexec.Image) error
 	// RunCommand runs glint CLI verbs in the recovery shell.
 	RunCommand RunCommandFunc
+	// ROMImage reads the running firmware image (no-TPM HOTP fallback).
+	ROMImage func() ([]byte, error)
 }
 
 // Init is glint as /init: it sets up the system, then runs the boot flow
@@ -107,7 +109,7 @@ func Init(opts InitOptions) (err error) {
 		Con: console, J: j, M: m, BootDir: bootDir, OwnerFiles: files, Config: cfg,
 		Profile: profile, BuildTime: opts.BuildTime, Modules: modules,
 		Now:     func() time.Time { return time.Now().Add(-offset) },
-		Started: started, RunCommand: opts.RunCommand,
+		Started: started, RunCommand: opts.RunCommand, ROMImage: opts.ROMImage,
 		OpenDongle: func() (dongle.Device, error) {
 			d, _, err := dongle.Open(os.DirFS("/sys"), "/dev")
 			return d, err

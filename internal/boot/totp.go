@@ -3,6 +3,7 @@ package boot
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -119,6 +120,7 @@ func (f *Flow) ShowTOTP() {
 	f.totpOK = false
 	if f.tpm == nil {
 		f.Con.Banner(yellow, "NO TPM: no TOTP code; this machine cannot prove its firmware is unchanged")
+		f.romHOTP()
 		return
 	}
 	now := f.Now()
@@ -220,4 +222,24 @@ func (f *Flow) checkPhoneCode() {
 		return
 	}
 	f.Con.Printf("%s\n", hint)
+}
+
+// romHOTP is the no-TPM fallback (Heads' secret_from_rom_hash): the HOTP
+// secret is the SHA-256 of the firmware image, so the dongle still turns red
+// when the flash changes. It proves much less than a sealed secret (anyone
+// who reads the flash can compute it), and the screen says so.
+func (f *Flow) romHOTP() {
+	if f.ROMImage == nil || f.OpenDongle == nil {
+		return
+	}
+	img, err := f.ROMImage()
+	if err != nil {
+		f.J.Logf("no-TPM HOTP: read firmware image: %v", err)
+		return
+	}
+	sum := sha256.Sum256(img)
+	secret := sum[:otp.SecretLen]
+	defer wipe(secret)
+	f.Con.Printf("NO TPM: HOTP below is derived from the firmware image hash; it shows a reflash, but not a clever attacker who reads the flash first\n")
+	f.checkHOTP(secret)
 }
