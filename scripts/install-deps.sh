@@ -18,6 +18,8 @@ pkgs=(
   build-essential gcc-multilib acpica-tools flex bison zlib1g-dev dpkg-dev xz-utils
   # the guest OS pieces (a real Debian initramfs that unlocks LUKS with an injected key)
   busybox-static initramfs-tools-core cryptsetup-initramfs kmod
+  # ... and a dracut one (Fedora/Qubes style); dracut-core does not conflict with initramfs-tools
+  dracut-core
   # benchmarks (bench/*.sh compare glint with reference tools side by side)
   hyperfine
   # images for the README

@@ -3,6 +3,7 @@ package boot
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ import (
 // the cpio to append to the OS initrd. seal.ErrNotSealed means none is set
 // up. In attended mode a failure is shown and the OS asks for its passphrase
 // as usual; in unattended mode (servers) a failure stops the boot.
-func (f *Flow) diskKeyCpio(forced bool) ([]byte, error) {
+func (f *Flow) diskKeyCpio(forced bool, osInitrd io.Reader) ([]byte, error) {
 	if f.Config.DiskUnlock == "off" || f.BootDir == "" {
 		return nil, seal.ErrNotSealed
 	}
@@ -64,9 +65,8 @@ func (f *Flow) diskKeyCpio(forced bool) ([]byte, error) {
 		return nil, f.diskFailed(err)
 	}
 	defer luks.Wipe(key)
-	name := rec.Extra["name"]
-	entry := luks.KeyEntry(name, rec.Extra["uuid"], "luks")
-	cpio, err := luks.BuildKeyCpio(key, []luks.CrypttabEntry{entry}, luks.StyleBoth)
+	tab, style := KeyCrypttab(osInitrd, rec.Extra["uuid"], rec.Extra["name"])
+	cpio, err := luks.BuildKeyCpio(key, tab, style)
 	if err != nil {
 		return nil, f.diskFailed(err)
 	}
@@ -168,4 +168,27 @@ func (f *Flow) UnsealDisk(device string, pin []byte) ([]byte, error) {
 		return nil, err
 	}
 	return seal.Unseal(f.tpm, rec, pin, f.Profile, f.sealEvents())
+}
+
+// KeyCrypttab decides the crypttab the key cpio carries: the OS initrd's own
+// entries (so its mapper names, root_crypt or luks-<uuid>, and its other
+// volumes survive) with the sealed volume pointed at the injected key, in
+// the OS initrd's dialect. If the initrd cannot be read, both dialects with
+// the name recorded at seal time.
+func KeyCrypttab(osInitrd io.Reader, uuid, name string) ([]luks.CrypttabEntry, luks.Style) {
+	style := luks.StyleBoth
+	var osTab []luks.CrypttabEntry
+	if info, err := luks.ReadInitrd(osInitrd); err == nil {
+		style, osTab = info.Style, info.Crypttab
+	}
+	listed := false
+	for _, e := range osTab {
+		if strings.EqualFold(e.UUID(), uuid) {
+			listed = true
+		}
+	}
+	if !listed && name != "" {
+		return append(osTab, luks.KeyEntry(name, uuid, "luks")), style
+	}
+	return luks.MergeCrypttab(osTab, []string{uuid}), style
 }

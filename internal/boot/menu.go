@@ -1,8 +1,10 @@
 package boot
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -309,7 +311,16 @@ func (f *Flow) loadImage(e bootcfg.Entry, forced bool) (kexec.Image, error) {
 		}
 		img.Modules = append(img.Modules, kexec.Module{File: kexec.File{Path: m.Path, Data: b}, Cmdline: m.Cmdline, NoUnzip: m.NoUnzip})
 	}
-	key, err := f.diskKeyCpio(forced)
+	// The OS initrd the key goes with: Linux's initrds, or Xen's last
+	// module (dom0's initrd).
+	var parts []io.Reader
+	for _, r := range img.Initrds {
+		parts = append(parts, bytes.NewReader(r.Data))
+	}
+	if len(img.Modules) > 0 {
+		parts = []io.Reader{bytes.NewReader(img.Modules[len(img.Modules)-1].Data)}
+	}
+	key, err := f.diskKeyCpio(forced, io.MultiReader(parts...))
 	if err != nil {
 		if errors.Is(err, seal.ErrNotSealed) {
 			return img, nil

@@ -37,6 +37,11 @@ const Purpose = "disk"
 // KeySize is the disk unlock key length (Heads uses 128 random bytes).
 const KeySize = 128
 
+// randomKeySlot adds the disk key with a cheap PBKDF: a key of 128 random
+// bytes cannot be guessed, so argon2id's memory-hard stretching (about 2 s
+// and up to 1 GiB at every unlock) would buy nothing.
+var randomKeySlot = &luks.Cryptsetup{PBKDF: []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"}}
+
 // SealRequest says what to seal.
 type SealRequest struct {
 	Device     string // the LUKS block device (or image file)
@@ -72,7 +77,7 @@ func Seal(t tpm.TPM, req SealRequest) (*seal.Record, error) {
 		return nil, err
 	}
 	defer luks.Wipe(key)
-	if err := luks.AddKey(req.Device, req.Passphrase, key, slot); err != nil {
+	if err := randomKeySlot.AddKey(req.Device, req.Passphrase, key, slot); err != nil {
 		return nil, fmt.Errorf("add the disk unlock key to keyslot %d of %s: %w", slot, req.Device, err)
 	}
 	m, err := luks.Measure(req.Device)
@@ -103,7 +108,7 @@ func Seal(t tpm.TPM, req SealRequest) (*seal.Record, error) {
 	})
 	if err != nil {
 		// Do not leave an unsealed key in a slot nobody can use.
-		if kerr := luks.KillSlot(req.Device, req.Passphrase, slot); kerr != nil {
+		if kerr := randomKeySlot.KillSlot(req.Device, req.Passphrase, slot); kerr != nil {
 			err = fmt.Errorf("%w (and removing the new keyslot %d failed: %v)", err, slot, kerr)
 		}
 		return nil, err

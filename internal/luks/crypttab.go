@@ -118,10 +118,13 @@ func formatLine(e CrypttabEntry, style Style) (string, error) {
 		opts = append(opts, "luks")
 		if style == StyleInitramfsTools {
 			// initramfs-tools' cryptroot runs the keyscript with the key
-			// field as its argument and pipes its output to cryptsetup:
-			// "/bin/cat /secret.key". Proven in QEMU with a real Debian
-			// initramfs (shared/reference/emulation-facts.md).
-			opts = append(opts, "keyscript=/bin/cat")
+			// field as its argument and pipes its output to cryptsetup.
+			// glint's keyscript gives the key once and then asks for the
+			// passphrase like Debian does: with keyscript=/bin/cat a wrong
+			// key is retried until cryptroot drops to a shell, leaving the
+			// owner no way to type the recovery passphrase (proven in QEMU
+			// with a real Debian initramfs, internal/luks/qemutest).
+			opts = append(opts, "keyscript="+KeyscriptPath)
 		}
 		for _, o := range e.Options {
 			// Options that would make cryptsetup read our key differently

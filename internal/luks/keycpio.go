@@ -68,6 +68,20 @@ const (
 // The result contains the key: the caller wipes it with Wipe once written
 // to the kexec buffer. BuildKeyCpio leaves no other copy behind: the output
 // buffer is sized exactly, and the copy buffer cpio's writer uses is wiped.
+// KeyscriptPath is the keyscript glint adds for initramfs-tools.
+const KeyscriptPath = "/glint-keyscript"
+
+// fallbackKeyscript gives the injected key on the first try only, then asks
+// for the passphrase the way Debian's own prompt does. cryptsetup-initramfs'
+// run_keyscript exports CRYPTTAB_TRIED (0 on the first try) and
+// CRYPTTAB_NAME; /lib/cryptsetup/askpass is its prompt helper.
+const fallbackKeyscript = `#!/bin/sh
+if [ "${CRYPTTAB_TRIED:-0}" -eq 0 ] && [ -r "$1" ]; then
+	exec cat "$1"
+fi
+exec /lib/cryptsetup/askpass "Please unlock disk ${CRYPTTAB_NAME}: "
+`
+
 func BuildKeyCpio(key []byte, crypttab []CrypttabEntry, style Style) ([]byte, error) {
 	if len(key) == 0 || len(key) > maxKeyFile {
 		return nil, fmt.Errorf("build key cpio: key of %d bytes (1 byte to 8 MiB)", len(key))
@@ -98,7 +112,11 @@ func BuildKeyCpio(key []byte, crypttab []CrypttabEntry, style Style) ([]byte, er
 	files := []file{{name: strings.TrimPrefix(KeyPath, "/"), mode: cpio.S_IFREG | 0o400, data: key}}
 	addTab := func(dir, path string, st Style) error {
 		var b strings.Builder
-		b.WriteString("# written by glint: unlock with the TPM-sealed disk key\n")
+		if st != StyleDracut {
+			// dracut 059's parse-crypt.sh does not skip comments: it would
+			// wait for a device named after the comment's second word.
+			b.WriteString("# written by glint: unlock with the TPM-sealed disk key\n")
+		}
 		for _, e := range crypttab {
 			line, err := formatLine(e, st)
 			if err != nil {
@@ -115,6 +133,7 @@ func BuildKeyCpio(key []byte, crypttab []CrypttabEntry, style Style) ([]byte, er
 		if err := addTab("cryptroot", crypttabInitramfsTools, StyleInitramfsTools); err != nil {
 			return nil, err
 		}
+		files = append(files, file{name: strings.TrimPrefix(KeyscriptPath, "/"), mode: cpio.S_IFREG | 0o755, data: []byte(fallbackKeyscript)})
 	}
 	if style == StyleBoth || style == StyleDracut {
 		if err := addTab("etc", crypttabDracut, StyleDracut); err != nil {

@@ -59,16 +59,18 @@ func TestBuildKeyCpioStyles(t *testing.T) {
 		files map[string]string // name -> exact content ("" = directory)
 	}{
 		{StyleInitramfsTools, map[string]string{
+			"glint-keyscript":    "#!/bin/sh",
 			"cryptroot":          "",
-			"cryptroot/crypttab": "root_crypt UUID=" + testUUID + " /secret.key luks,keyscript=/bin/cat,discard\n",
+			"cryptroot/crypttab": "root_crypt UUID=" + testUUID + " /secret.key luks,keyscript=/glint-keyscript,discard\n",
 		}},
 		{StyleDracut, map[string]string{
 			"etc":          "",
 			"etc/crypttab": "root_crypt UUID=" + testUUID + " /secret.key luks,discard\n",
 		}},
 		{StyleBoth, map[string]string{
+			"glint-keyscript":    "#!/bin/sh",
 			"cryptroot":          "",
-			"cryptroot/crypttab": "root_crypt UUID=" + testUUID + " /secret.key luks,keyscript=/bin/cat,discard\n",
+			"cryptroot/crypttab": "root_crypt UUID=" + testUUID + " /secret.key luks,keyscript=/glint-keyscript,discard\n",
 			"etc":                "",
 			"etc/crypttab":       "root_crypt UUID=" + testUUID + " /secret.key luks,discard\n",
 		}},
@@ -113,8 +115,20 @@ func TestBuildKeyCpioStyles(t *testing.T) {
 					continue
 				}
 				got := content(t, r)
-				// Skip the comment line.
-				if _, body, _ := strings.Cut(got, "\n"); body != want || r.Mode != cpio.S_IFREG|0o644 {
+				if name == "glint-keyscript" {
+					if !strings.HasPrefix(got, want) || !strings.Contains(got, "CRYPTTAB_TRIED") || r.Mode != cpio.S_IFREG|0o755 {
+						t.Errorf("%s = %q (mode %o)", name, got, r.Mode)
+					}
+					continue
+				}
+				// The initramfs-tools crypttab starts with a comment line;
+				// dracut's has none (dracut would wait for a device named
+				// after it).
+				body := got
+				if name == "cryptroot/crypttab" {
+					_, body, _ = strings.Cut(got, "\n")
+				}
+				if body != want || r.Mode != cpio.S_IFREG|0o644 {
 					t.Errorf("%s = %q (mode %o), want %q", name, got, r.Mode, want)
 				}
 			}
@@ -167,7 +181,7 @@ func TestBuildKeyCpioRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	tab := content(t, readBack(t, a)["cryptroot/crypttab"])
-	if !strings.Contains(tab, "r UUID="+testUUID+" /secret.key luks,keyscript=/bin/cat,discard,initramfs\n") {
+	if !strings.Contains(tab, "r UUID="+testUUID+" /secret.key luks,keyscript=/glint-keyscript,discard,initramfs\n") {
 		t.Errorf("crypttab %q", tab)
 	}
 }
