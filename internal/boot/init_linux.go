@@ -51,6 +51,12 @@ func Init(opts InitOptions) (err error) {
 		defer con.Close()
 	}
 	mountPseudoFS(&Journal{})
+	// Only emergencies from the kernel on the console: probing disks for
+	// /boot makes the ext4/vfat drivers complain about every partition
+	// that is not theirs, and that would bury the TOTP code and the menu.
+	if err := os.WriteFile("/proc/sys/kernel/printk", []byte("1 4 1 7"), 0o644); err != nil {
+		fmt.Fprintf(os.Stdout, "glint: kernel console level: %v\n", err)
+	}
 	// Show the flow on the serial console and the screen at once: a laptop
 	// owner looks at the screen, a server owner (and the test bench) at the
 	// serial line. /dev/console is the kernel's last console= (serial here);
@@ -73,7 +79,8 @@ func Init(opts InitOptions) (err error) {
 	files := map[string][]byte{}
 	if opts.OwnerFiles != nil {
 		if f, err := opts.OwnerFiles(); err != nil {
-			j.Logf("owner files from the firmware image: %v", err)
+			// Normal on UEFI machines (no CBFS); the journal keeps why.
+			j.Debugf("owner files from the firmware image: %v", err)
 		} else {
 			files = f
 		}
