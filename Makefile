@@ -48,9 +48,13 @@ rom: payload
 	bash scripts/build-coreboot.sh tpm1 >/dev/null
 	@ls -l $(OUT)/coreboot-tpm2.rom $(OUT)/coreboot-tpm1.rom
 
-# the emulated laptop: QEMU + swtpm + coreboot/OVMF, the scenario table in e2e/
+# the emulated laptop: QEMU + swtpm + coreboot/OVMF, the scenario table in e2e/; then real
+# kexec into Linux and Xen (multiboot2), and LUKS2 unlocked by real Debian and dracut initrds
+# with glint's injected key
 e2e: rom payload
 	go test -tags e2e -count=1 -timeout 40m -v ./e2e/
+	bash internal/kexec/testdata/fetch-xen.sh >/dev/null
+	go test -tags qemu -count=1 -timeout 20m -v ./internal/kexec/qemutest/ ./internal/luks/qemutest/
 
 test: lint unit fuzz-short e2e
 
