@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -34,9 +33,10 @@ func glint(t *testing.T) string {
 			return
 		}
 		glintBin = filepath.Join(dir, "glint")
-		_, here, _, _ := runtime.Caller(0)
+		// go test runs in the package directory (runtime.Caller would give
+		// a module path under -trimpath, which make test uses).
 		cmd := exec.Command("go", "build", "-o", glintBin, "./cmd/glint")
-		cmd.Dir = filepath.Join(filepath.Dir(here), "../..")
+		cmd.Dir = filepath.Join("..", "..")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = &buildError{out: string(out), err: err}
@@ -129,8 +129,10 @@ func kernelUpdate(t *testing.T, dir string) {
 // hook runs a hook script with a hook.conf pointing at dir.
 func hook(t *testing.T, dir, spec string, conf string, extraEnv []string, script string, args ...string) string {
 	t.Helper()
-	_, here, _, _ := runtime.Caller(0)
-	hooks := filepath.Dir(here)
+	hooks, err := os.Getwd() // go test runs in this package's directory
+	if err != nil {
+		t.Fatal(err)
+	}
 	cf := filepath.Join(t.TempDir(), "hook.conf")
 	conf = "GLINT='" + glint(t) + "'\nBOOT='" + dir + "'\n" + conf
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
