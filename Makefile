@@ -28,6 +28,7 @@ lint:
 
 # unit + real-part tests (swtpm, gpg, cryptsetup, flashrom, cbfstool)
 unit:
+	bash scripts/fetch-kernel.sh >/dev/null
 	bash internal/kexec/testdata/fetch-xen.sh >/dev/null
 	go test -count=1 ./...
 
