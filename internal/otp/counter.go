@@ -12,9 +12,9 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
-	"syscall"
+
+	"github.com/glint-boot/glint/internal/safefile"
 )
 
 // The HOTP counter file, /boot/glint/hotp-counter, holds the next counter
@@ -237,7 +237,7 @@ func WriteCounter(path string, secret []byte, next uint64) error {
 	if old, err := readCounterRecord(path); err == nil && old.Verify(secret) && old.Counter > next {
 		return &CounterRollbackError{Path: path, Found: next, Floor: old.Counter, Write: true}
 	}
-	return writeFileAtomic(path, NewCounterRecord(secret, next).Marshal(), 0o644)
+	return safefile.Write(path, NewCounterRecord(secret, next).Marshal(), 0o644)
 }
 
 // ReserveCounter returns the counter to compute the next HOTP code with,
@@ -277,50 +277,5 @@ func CheckVerifyOffset(offset int) error {
 	if offset > 0 {
 		return &SkippedCodesError{Skipped: offset}
 	}
-	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it,
-// renames it over path and syncs the directory, so a power cut leaves the
-// old file or the new one, never a torn mix.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("write %s: open directory to sync: %w", path, err)
-	}
-	defer d.Close()
-	// Some file systems (vfat on older kernels) refuse fsync on a
-	// directory with EINVAL; the rename itself is then as durable as
-	// they get.
-	if err = d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
-	}
-	err = nil
 	return nil
 }

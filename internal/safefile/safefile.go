@@ -4,9 +4,11 @@
 package safefile
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Write replaces path with data atomically.
@@ -50,7 +52,10 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	// Some file systems (vfat on older kernels: an ESP used as /boot)
+	// refuse fsync on a directory with EINVAL; the rename is then as
+	// durable as they get.
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
