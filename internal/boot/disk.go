@@ -80,6 +80,7 @@ func (f *Flow) diskFailed(err error) error {
 	f.Con.Banner(red, "DISK KEY WITHHELD")
 	f.Con.Printf("disk key: %v\n", err)
 	if f.Config.DiskUnlock == "unattended" {
+		f.problems = append(f.problems, "disk key withheld: "+err.Error())
 		f.Con.Printf("unattended mode: not booting without the disk key; the cause above must be fixed by the owner\n")
 		return fmt.Errorf("disk key withheld: %w", err)
 	}

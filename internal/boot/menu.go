@@ -81,10 +81,10 @@ func (f *Flow) printMenu() {
 	switch {
 	case f.mode != "":
 		f.Con.Banner(red, "secrets are locked for this boot: "+f.mode)
+	case len(f.problems) > 0:
+		f.Con.Banner(red, "TAMPERING OR ERRORS FOUND: see the lines above (v to check /boot again)")
 	case f.verified && f.totpOK:
 		f.Con.Banner(green, "/boot verified, TOTP shown: compare it with your phone")
-	case len(f.problems) > 0:
-		f.Con.Banner(red, "TAMPERING OR ERRORS FOUND: see the TAMPER lines above (v to check again)")
 	}
 	for i, e := range f.entries {
 		mark := " "

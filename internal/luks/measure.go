@@ -165,7 +165,7 @@ type ChangedError struct {
 func (e *ChangedError) Error() string {
 	return fmt.Sprintf("the LUKS header of %s changed since the disk key was sealed: %s. "+
 		"If you made this change (added or changed a passphrase, re-encrypted, enrolled a token), reseal the disk key; "+
-		"if you did not, someone may have tampered with the disk. Either way the OS will ask for the disk passphrase",
+		"if you did not, someone may have tampered with the disk",
 		e.Device, strings.Join(e.Changes, "; "))
 }
 
