@@ -74,6 +74,9 @@ type bench struct {
 	machine *fakeMachine
 	pub     []byte
 	lastTPM tpm.TPM
+	// ownerFiles are added to the firmware's owner files (owner.asc is
+	// always there).
+	ownerFiles map[string][]byte
 }
 
 func newBench(t *testing.T, v tpm.Version) *bench {
@@ -107,7 +110,7 @@ func (b *bench) power(v tpm.Version, input string) string {
 			b.lastTPM = t
 			return t, err
 		},
-		BootDir: b.bootDir, OwnerFiles: map[string][]byte{OwnerKeyFile: b.pub},
+		BootDir: b.bootDir, OwnerFiles: b.firmwareFiles(),
 		Config: policy.Default(), Profile: pcr.Coreboot, Now: time.Now,
 		BuildTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
@@ -206,4 +209,45 @@ func TestFlowTamperAndRecovery(t *testing.T) {
 	if !strings.Contains(out, "TOTP code:") {
 		t.Fatalf("TOTP not back after reboot:\n%s", out)
 	}
+}
+
+// The owner changes their configuration in the firmware (PCR 7 moves): the
+// TOTP is refused with PCR 7 named, and after authenticating the owner
+// reseals and the next boot shows a code for the new secret again.
+func TestFlowResealAfterLegitimateChange(t *testing.T) {
+	for _, v := range []tpm.Version{tpm.Version20, tpm.Version12} {
+		t.Run(v.String(), func(t *testing.T) {
+			b := newBench(t, v)
+			b.power(v, ownerPass+"\n\n")
+			b.ownerFiles = map[string][]byte{"config": []byte("countdown = 0\n")}
+			out := b.power(v, "r\n"+ownerPass+"\np\n")
+			if !strings.Contains(out, "TOTP REFUSED") || !strings.Contains(out, "PCR 7 changed") {
+				t.Fatalf("changed owner config not named:\n%s", out)
+			}
+			after := out[strings.Index(out, "A NEW TOTP secret"):]
+			secret := secretFromOutput(t, after)
+			if !strings.Contains(after, "TOTP code:") {
+				t.Fatalf("no code after resealing:\n%s", after)
+			}
+			out = b.power(v, "")
+			m := regexp.MustCompile(`TOTP code: (\d{6})`).FindStringSubmatch(out)
+			now := time.Now()
+			ok := false
+			for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second} {
+				c, _ := otp.TOTP(otp.SHA1, secret, now.Add(d), 30*time.Second, 6)
+				ok = ok || (m != nil && m[1] == otp.FormatCode(c, 6))
+			}
+			if !ok {
+				t.Fatalf("next boot does not show the resealed secret's code:\n%s", out)
+			}
+		})
+	}
+}
+
+func (b *bench) firmwareFiles() map[string][]byte {
+	files := map[string][]byte{OwnerKeyFile: b.pub}
+	for n, c := range b.ownerFiles {
+		files[n] = c
+	}
+	return files
 }
