@@ -57,7 +57,7 @@ e2e: rom payload
 	bash internal/kexec/testdata/fetch-xen.sh >/dev/null
 	go test -tags qemu -count=1 -timeout 20m -v ./internal/kexec/qemutest/ ./internal/luks/qemutest/
 
-test: lint unit fuzz-short e2e
+test: deps lint unit fuzz-short e2e
 
 demo: deps build
 	bash scripts/demo.sh
