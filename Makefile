@@ -53,6 +53,7 @@ rom: payload
 # kexec into Linux and Xen (multiboot2), and LUKS2 unlocked by real Debian and dracut initrds
 # with glint's injected key
 e2e: rom payload
+	bash internal/luks/qemutest/build-os.sh >/dev/null
 	go test -tags e2e -count=1 -timeout 40m -v ./e2e/
 	bash internal/kexec/testdata/fetch-xen.sh >/dev/null
 	go test -tags qemu -count=1 -timeout 20m -v ./internal/kexec/qemutest/ ./internal/luks/qemutest/
