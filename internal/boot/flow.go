@@ -103,6 +103,19 @@ type Flow struct {
 	startPCRs map[int][]byte
 	entries   []bootcfg.Entry
 	defEntry  int
+	// fwEvents caches FirmwareEvents: the firmware's log does not change
+	// after the firmware handed over, and reading it means mapping cbmem
+	// and parsing it again.
+	fwEvents     []EventInfo
+	fwEventsRead bool
+}
+
+// firmwareEvents returns the firmware's measurement log, read once per boot.
+func (f *Flow) firmwareEvents() []EventInfo {
+	if !f.fwEventsRead && f.FirmwareEvents != nil {
+		f.fwEvents, f.fwEventsRead = f.FirmwareEvents(), true
+	}
+	return f.fwEvents
 }
 
 // EventInfo is one measurement, firmware's or glint's.

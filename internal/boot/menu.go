@@ -103,10 +103,8 @@ func (f *Flow) printMenu() {
 
 // showMeasurements prints glint's own measurements and the PCRs.
 func (f *Flow) showMeasurements() {
-	if f.FirmwareEvents != nil {
-		for _, e := range f.FirmwareEvents() {
-			f.Con.Printf("firmware PCR %2d %x %s\n", e.PCR, short8(e.Digest), e.Description)
-		}
+	for _, e := range f.firmwareEvents() {
+		f.Con.Printf("firmware PCR %2d %x %s\n", e.PCR, short8(e.Digest), e.Description)
 	}
 	for _, e := range f.events {
 		f.Con.Printf("glint    PCR %2d %x %s\n", e.PCR, short8(e.Digest), e.Description)

@@ -41,11 +41,7 @@ func (f *Flow) otpPolicy(set []int) (map[int][]byte, []int, error) {
 // sealEvents is the event list kept beside a sealed record: the firmware
 // log (if any) and glint's own measurements so far.
 func (f *Flow) sealEvents() []seal.Event {
-	var all []EventInfo
-	if f.FirmwareEvents != nil {
-		all = append(all, f.FirmwareEvents()...)
-	}
-	all = append(all, f.events...)
+	all := append(append([]EventInfo(nil), f.firmwareEvents()...), f.events...)
 	out := make([]seal.Event, 0, len(all))
 	for _, e := range all {
 		typ := e.Type

@@ -68,21 +68,6 @@ func (f *Flow) TOTPOK() bool { return f.totpOK }
 // Bank is the PCR bank the flow seals with.
 func (f *Flow) Bank() tpm.Alg { return f.bank }
 
-// StartPCRs returns the PCR values the flow treats as "before boot mode".
-func (f *Flow) StartPCRs() map[int][]byte { return f.startPCRs }
-
-// OTPPolicy exposes the values a secret would be sealed to for set.
-func (f *Flow) OTPPolicy(set []int) (map[int][]byte, []int, error) { return f.otpPolicy(set) }
-
-// SealEvents exposes the event list kept beside sealed records.
-func (f *Flow) SealEvents() []EventInfo {
-	out := []EventInfo{}
-	if f.FirmwareEvents != nil {
-		out = append(out, f.FirmwareEvents()...)
-	}
-	return append(out, f.events...)
-}
-
 // PredictFromFirmwareLog replaces the "at glint start" values of the PCRs
 // glint extends later in the boot (boot mode, LUKS) by a replay of the
 // firmware's own events for them. On a running OS those PCRs already hold
@@ -90,10 +75,7 @@ func (f *Flow) SealEvents() []EventInfo {
 // normal boot will have; the firmware log (securityfs or coreboot's cbmem)
 // says what it will. Without a log the current values stay.
 func (f *Flow) PredictFromFirmwareLog() bool {
-	if f.FirmwareEvents == nil {
-		return false
-	}
-	evs := f.FirmwareEvents()
+	evs := f.firmwareEvents()
 	if len(evs) == 0 {
 		return false
 	}
