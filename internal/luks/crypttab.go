@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // Caps for reading a crypttab (from an OS initrd: verified by the /boot
@@ -98,7 +99,10 @@ func validField(s string, allowComma bool) bool {
 		return false
 	}
 	for _, r := range s {
-		if r <= ' ' || r == 0x7f || (!allowComma && r == ',') {
+		// Any Unicode space (U+00A0, U+2003 ...) splits fields for
+		// crypttab readers that use Unicode-aware splitting, ours
+		// included: a name containing one would shift every field.
+		if r <= ' ' || r == 0x7f || unicode.IsSpace(r) || !unicode.IsPrint(r) || (!allowComma && r == ',') {
 			return false
 		}
 	}
