@@ -3,6 +3,7 @@ package boot
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/glint-boot/glint/internal/otp"
@@ -12,6 +13,13 @@ import (
 // HOTPCounterFile holds the HOTP counter under /boot (MAC'd with the
 // secret, so only a boot that unsealed the secret can write a valid one).
 const HOTPCounterFile = "glint/hotp-counter"
+
+// openSystemDongle opens the first supported dongle this machine has
+// (hidraw found through sysfs), for the boot flow and the CLI alike.
+func openSystemDongle() (dongle.Device, error) {
+	d, _, err := dongle.Open(os.DirFS("/sys"), "/dev")
+	return d, err
+}
 
 // checkHOTP sends the next HOTP code of the unsealed secret to the owner's
 // USB security dongle, which compares it with its own copy and lights green

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/glint-boot/glint/internal/kexec"
-	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/tpm"
@@ -117,10 +116,7 @@ func Init(opts InitOptions) (err error) {
 		Profile: profile, BuildTime: opts.BuildTime, Modules: modules,
 		Now:     func() time.Time { return time.Now().Add(-offset) },
 		Started: started, RunCommand: opts.RunCommand, ROMImage: opts.ROMImage,
-		OpenDongle: func() (dongle.Device, error) {
-			d, _, err := dongle.Open(os.DirFS("/sys"), "/dev")
-			return d, err
-		},
+		OpenDongle: openSystemDongle,
 	}
 	f.OpenTPM = func() (tpm.TPM, error) {
 		t, st, err := openTPMDevice(opts.TPM)

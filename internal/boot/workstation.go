@@ -3,10 +3,8 @@ package boot
 import (
 	"fmt"
 	"io"
-	"os"
 	"time"
 
-	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/tpm"
@@ -21,10 +19,7 @@ func Workstation(t tpm.TPM, bootDir string, profile pcr.Profile, cfg policy.Conf
 		Con: NewConsole(in, out), J: NewJournal(nil, nil), BootDir: bootDir,
 		Config: cfg, Profile: profile, Now: time.Now, OwnerFiles: map[string][]byte{},
 	}
-	f.OpenDongle = func() (dongle.Device, error) {
-		d, _, err := dongle.Open(os.DirFS("/sys"), "/dev")
-		return d, err
-	}
+	f.OpenDongle = openSystemDongle
 	f.tpm = t
 	f.bank = tpm.SHA256
 	if t.Version() == tpm.Version12 {
