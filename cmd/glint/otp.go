@@ -7,8 +7,8 @@ import (
 
 	"github.com/glint-boot/glint/internal/boot"
 	"github.com/glint-boot/glint/internal/otp"
+	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
-	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/seal"
 	"github.com/glint-boot/glint/internal/tpm"
 )
@@ -34,7 +34,7 @@ func otpFlow(e *env, profileName, issuer, account string) (*boot.Flow, tpm.TPM, 
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := policy.Default()
+	cfg := ownerconfig.Default()
 	if issuer != "" {
 		cfg.TOTPIssuer = issuer
 	}

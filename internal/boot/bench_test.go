@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/glint-boot/glint/internal/kexec"
+	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
-	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/tpm"
 	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
 )
@@ -114,7 +114,7 @@ func benchFlow(m *timedMachine, spec, bootDir string, owner map[string][]byte, i
 	f := &Flow{
 		Con: NewConsole(strings.NewReader(input), out), J: NewJournal(nil, nil), M: m,
 		BootDir: bootDir, OwnerFiles: owner,
-		Config: policy.Default(), Profile: pcr.Coreboot, Now: time.Now,
+		Config: ownerconfig.Default(), Profile: pcr.Coreboot, Now: time.Now,
 		BuildTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
 	f.Config.Countdown = 0

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/glint-boot/glint/internal/luks"
+	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
-	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/seal"
 	"github.com/glint-boot/glint/internal/tpm"
 	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
@@ -48,7 +48,7 @@ func workstation(t *testing.T, spec, bootDir string) (*Flow, tpm.TPM) {
 	// power cycle after using a PIN-protected object counts as a failed
 	// authorisation (TPM 2.0 Part 1, 19.8.6).
 	t.Cleanup(func() { tp.Shutdown(); tp.Close() })
-	f, err := Workstation(tp, bootDir, pcr.Coreboot, policy.Default(), strings.NewReader(""), &bytes.Buffer{})
+	f, err := Workstation(tp, bootDir, pcr.Coreboot, ownerconfig.Default(), strings.NewReader(""), &bytes.Buffer{})
 	must(t, err)
 	return f, tp
 }
@@ -156,5 +156,5 @@ func cpioFiles(t *testing.T, archive []byte) map[string][]byte {
 	return out
 }
 
-func pcrCoreboot() pcr.Profile     { return pcr.Coreboot }
-func policyDefault() policy.Config { return policy.Default() }
+func pcrCoreboot() pcr.Profile         { return pcr.Coreboot }
+func ownerDefault() ownerconfig.Config { return ownerconfig.Default() }

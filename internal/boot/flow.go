@@ -25,8 +25,8 @@ import (
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/manifest"
 	"github.com/glint-boot/glint/internal/otp/dongle"
+	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
-	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -64,7 +64,7 @@ type Flow struct {
 	// OwnerFiles are the owner's files from the firmware image (glint/*):
 	// "owner.asc" (public keys), "config". Measured into PCR 7 by Measure.
 	OwnerFiles map[string][]byte
-	Config     policy.Config
+	Config     ownerconfig.Config
 	Profile    pcr.Profile
 	// Now is the clock (already corrected by the configured RTC offset).
 	Now func() time.Time

@@ -15,8 +15,8 @@ import (
 
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/otp"
+	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
-	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/tpm"
 	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
 )
@@ -111,7 +111,7 @@ func (b *bench) power(v tpm.Version, input string) string {
 			return t, err
 		},
 		BootDir: b.bootDir, OwnerFiles: b.firmwareFiles(),
-		Config: policy.Default(), Profile: pcr.Coreboot, Now: time.Now,
+		Config: ownerconfig.Default(), Profile: pcr.Coreboot, Now: time.Now,
 		BuildTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
 	f.Config.Countdown = 0

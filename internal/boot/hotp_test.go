@@ -74,7 +74,7 @@ func TestHOTPWithDongle(t *testing.T) {
 }
 
 func workstationWith(tp tpm.TPM, bootDir, input string) (*Flow, error) {
-	f, err := Workstation(tp, bootDir, pcrCoreboot(), policyDefault(), strings.NewReader(input), &bytes.Buffer{})
+	f, err := Workstation(tp, bootDir, pcrCoreboot(), ownerDefault(), strings.NewReader(input), &bytes.Buffer{})
 	return f, err
 }
 

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/glint-boot/glint/internal/kexec"
+	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
-	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -87,9 +87,9 @@ func Init(opts InitOptions) (err error) {
 	if len(files) == 0 {
 		files = payloadOwnerFiles(j)
 	}
-	cfg := policy.Default()
+	cfg := ownerconfig.Default()
 	if raw, ok := files["config"]; ok {
-		if c, err := policy.Parse(raw); err != nil {
+		if c, err := ownerconfig.Parse(raw); err != nil {
 			console.Banner(red, "OWNER CONFIGURATION BROKEN: using defaults")
 			console.Printf("%v\n", err)
 		} else {

@@ -5,8 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
-	"github.com/glint-boot/glint/internal/policy"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -14,7 +14,7 @@ import (
 // disk seal): the same sealing and explaining code as at boot, with the PCRs
 // as they are now taken as the state to seal to (there is no "before the
 // boot mode was extended" on a running system).
-func Workstation(t tpm.TPM, bootDir string, profile pcr.Profile, cfg policy.Config, in io.Reader, out io.Writer) (*Flow, error) {
+func Workstation(t tpm.TPM, bootDir string, profile pcr.Profile, cfg ownerconfig.Config, in io.Reader, out io.Writer) (*Flow, error) {
 	f := &Flow{
 		Con: NewConsole(in, out), J: NewJournal(nil, nil), BootDir: bootDir,
 		Config: cfg, Profile: profile, Now: time.Now, OwnerFiles: map[string][]byte{},

@@ -1,4 +1,4 @@
-// Package policy holds the owner's configuration: the small text file the
+// Package ownerconfig holds the owner's configuration: the small text file the
 // owner keeps in the firmware image (CBFS file glint/config) next to their
 // public key. glint measures it into PCR 7 before using it, so changing the
 // configuration changes what the TPM will release, like changing the key.
@@ -14,7 +14,7 @@
 //	totp.account = x230 of Alice
 //	disk.unlock = attended    # attended (PIN) | unattended (servers) | off
 //	boot.device = UUID=3f1c...# the /boot filesystem; default: search
-package policy
+package ownerconfig
 
 import (
 	"bufio"
