@@ -105,10 +105,10 @@ func runEventlogShow(e *env, args []string) error {
 func printLog(w io.Writer, l *eventlog.Log) {
 	var banks []string
 	for _, a := range l.Algs {
-		banks = append(banks, eventlog.AlgName(a))
+		banks = append(banks, a.String())
 	}
 	show := shownBank(l)
-	fmt.Fprintf(w, "# %s: %s, %d events, banks %s (digests below: %s)\n", l.Source, l.Format, len(l.Events), strings.Join(banks, " "), eventlog.AlgName(show))
+	fmt.Fprintf(w, "# %s: %s, %d events, banks %s (digests below: %s)\n", l.Source, l.Format, len(l.Events), strings.Join(banks, " "), show)
 	fmt.Fprintf(w, "%5s %3s  %-32s %-16s %s\n", "EVENT", "PCR", "TYPE", "DIGEST", "DESCRIPTION")
 	for _, ev := range l.Events {
 		d := ev.Digests[show]
@@ -162,7 +162,7 @@ func runEventlogReplay(e *env, args []string) error {
 	}
 	bank := shownBank(l)
 	if *bankName != "" {
-		if bank, err = eventlog.ParseAlg(*bankName); err != nil {
+		if bank, err = tpm.ParseAlg(*bankName); err != nil {
 			return usageErrorf("%v", err)
 		}
 	}
@@ -176,7 +176,7 @@ func runEventlogReplay(e *env, args []string) error {
 	}
 	sort.Ints(idx)
 	live, src, liveErr := livePCRs(e, *pcrsFile, bank, idx)
-	fmt.Fprintf(e.stdout, "# %s: %s bank, %d PCRs\n", l.Source, eventlog.AlgName(bank), len(idx))
+	fmt.Fprintf(e.stdout, "# %s: %s bank, %d PCRs\n", l.Source, bank, len(idx))
 	for _, p := range idx {
 		mark := ""
 		if live != nil {
@@ -229,7 +229,7 @@ func livePCRs(e *env, file string, bank tpm.Alg, idx []int) (map[int][]byte, str
 }
 
 func sysfsPCRs(bank tpm.Alg, idx []int) (map[int][]byte, error) {
-	dir := "/sys/class/tpm/tpm0/pcr-" + eventlog.AlgName(bank)
+	dir := "/sys/class/tpm/tpm0/pcr-" + bank.String()
 	out := map[int][]byte{}
 	for _, p := range idx {
 		b, err := os.ReadFile(fmt.Sprintf("%s/%d", dir, p))
@@ -263,7 +263,7 @@ func readPCRFile(path string, bank tpm.Alg) (map[int][]byte, error) {
 		if len(fields) != 3 {
 			return nil, fmt.Errorf("%s:%d: want BANK INDEX HEX", path, n)
 		}
-		a, err := eventlog.ParseAlg(fields[0])
+		a, err := tpm.ParseAlg(fields[0])
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
@@ -280,7 +280,7 @@ func readPCRFile(path string, bank tpm.Alg) (map[int][]byte, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no %s values", path, eventlog.AlgName(bank))
+		return nil, fmt.Errorf("%s: no %s values", path, bank)
 	}
 	return out, sc.Err()
 }

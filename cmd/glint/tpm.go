@@ -28,20 +28,6 @@ func tpmCmdOpen(e *env) (tpm.TPM, error) {
 	return dev, nil
 }
 
-func tpmCmdBank(s string) (tpm.Alg, error) {
-	switch strings.ToLower(s) {
-	case "sha1":
-		return tpm.SHA1, nil
-	case "sha256":
-		return tpm.SHA256, nil
-	case "sha384":
-		return tpm.SHA384, nil
-	case "sha512":
-		return tpm.SHA512, nil
-	}
-	return 0, usageErrorf("unknown bank %q: want sha1, sha256, sha384, sha512 or all", s)
-}
-
 func runPCRs(e *env, args []string) error {
 	fs := commandFlags(e, "pcrs")
 	bankFlag := fs.String("bank", "all", "bank to print: sha1, sha256, sha384, sha512 or all active banks")
@@ -62,9 +48,9 @@ func runPCRs(e *env, args []string) error {
 	}
 	banks := active
 	if *bankFlag != "all" {
-		b, err := tpmCmdBank(*bankFlag)
+		b, err := tpm.ParseAlg(*bankFlag)
 		if err != nil {
-			return err
+			return usageErrorf("--bank: %v, or all", err)
 		}
 		found := false
 		for _, a := range active {

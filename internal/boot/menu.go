@@ -119,7 +119,7 @@ func (f *Flow) showMeasurements() {
 		return
 	}
 	for _, i := range idx {
-		f.Con.Printf("PCR[%2d] %s %x  %s\n", i, bankName(f.bank), vals[i], f.Profile.Describe(i))
+		f.Con.Printf("PCR[%2d] %s %x  %s\n", i, f.bank, vals[i], f.Profile.Describe(i))
 	}
 }
 

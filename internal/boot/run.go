@@ -65,35 +65,14 @@ func (f *Flow) openTPM() {
 		return
 	}
 	f.tpm = t
-	f.bank = tpm.SHA256
-	if t.Version() == tpm.Version12 {
-		f.bank = tpm.SHA1
-	} else if banks, err := t.Banks(); err == nil && !hasBank(banks, tpm.SHA256) && hasBank(banks, tpm.SHA1) {
-		f.bank = tpm.SHA1
-	}
+	f.bank = tpm.ChooseBank(t)
 	vals, err := t.ReadPCRs(f.bank, []int{pcr.BootMode})
 	if err != nil {
 		f.Con.Printf("glint: read PCRs: %v\n", err)
 		return
 	}
 	f.startPCRs = vals
-	f.J.Logf("%s, PCR bank %s", t.Version(), bankName(f.bank))
-}
-
-func hasBank(banks []tpm.Alg, b tpm.Alg) bool {
-	for _, x := range banks {
-		if x == b {
-			return true
-		}
-	}
-	return false
-}
-
-func bankName(b tpm.Alg) string {
-	if b == tpm.SHA1 {
-		return "sha1"
-	}
-	return "sha256"
+	f.J.Logf("%s, PCR bank %s", t.Version(), f.bank)
 }
 
 // loadEntries parses the OS's boot configuration.

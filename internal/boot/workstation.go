@@ -21,10 +21,7 @@ func Workstation(t tpm.TPM, bootDir string, profile pcr.Profile, cfg ownerconfig
 	}
 	f.OpenDongle = openSystemDongle
 	f.tpm = t
-	f.bank = tpm.SHA256
-	if t.Version() == tpm.Version12 {
-		f.bank = tpm.SHA1
-	}
+	f.bank = tpm.ChooseBank(t)
 	vals, err := t.ReadPCRs(f.bank, []int{pcr.BootMode})
 	if err != nil {
 		return nil, err

@@ -35,7 +35,7 @@ var corebootNames = []string{
 func syntheticTCPALog(t testing.TB, alg tpm.Alg) (*Log, []byte) {
 	t.Helper()
 	l := &Log{Format: FormatCorebootTCPA, Algs: []tpm.Alg{alg}}
-	h, _ := hashFor(alg)
+	h, _ := alg.Hash()
 	for i, n := range corebootNames {
 		w := h.New()
 		w.Write([]byte("contents of " + n))
@@ -124,7 +124,7 @@ func TestTCPARoundTrip(t *testing.T) {
 			}
 		}
 		// Replay: PCR 2 = fold of extends over the digests in order.
-		h, _ := hashFor(alg)
+		h, _ := alg.Hash()
 		pcr := make([]byte, h.Size())
 		for _, e := range want.Events {
 			pcr = extend(h, pcr, e.Digests[alg])

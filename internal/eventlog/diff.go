@@ -164,7 +164,7 @@ func (c Change) String() string {
 	if c.Kind == Changed && c.Alg == 0 {
 		s += " (the two logs share no PCR bank, so the digests cannot be compared)"
 	} else if c.Kind == Changed {
-		s += fmt.Sprintf(" (%s %s -> %s)", AlgName(c.Alg), shortHex(c.Old.Digests[c.Alg]), shortHex(c.New.Digests[c.Alg]))
+		s += fmt.Sprintf(" (%s %s -> %s)", c.Alg, shortHex(c.Old.Digests[c.Alg]), shortHex(c.New.Digests[c.Alg]))
 	}
 	return s
 }

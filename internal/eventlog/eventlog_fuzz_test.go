@@ -62,8 +62,8 @@ func FuzzParseCryptoAgile(f *testing.F) {
 		}
 		for _, e := range l.Events[1:] {
 			for alg, d := range e.Digests {
-				if len(d) != digestSize(alg) {
-					t.Fatalf("%s digest of %d bytes", AlgName(alg), len(d))
+				if len(d) != alg.Size() {
+					t.Fatalf("%s digest of %d bytes", alg, len(d))
 				}
 			}
 		}

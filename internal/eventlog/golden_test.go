@@ -96,7 +96,7 @@ func compareWithTPM2Eventlog(t *testing.T, log *Log, want []yamlEvent) {
 			t.Errorf("event %d: glint has %d digests, tpm2_eventlog %d", i, len(e.Digests), len(w.Digests))
 		}
 		for name, hexd := range w.Digests {
-			alg, err := ParseAlg(name)
+			alg, err := tpm.ParseAlg(name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +155,7 @@ func readPCRs(t testing.TB, name string) map[tpm.Alg]map[int][]byte {
 		if len(f) != 3 {
 			t.Fatalf("bad PCR line %q", line)
 		}
-		alg, err := ParseAlg(f[0])
+		alg, err := tpm.ParseAlg(f[0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,10 +195,10 @@ func TestGoldenReplayMatchesTPM(t *testing.T) {
 			live := readPCRs(t, g.name)
 			for _, bank := range log.Algs {
 				if live[bank] == nil {
-					t.Fatalf("no recorded %s PCRs", AlgName(bank))
+					t.Fatalf("no recorded %s PCRs", bank)
 				}
 				if err := log.Verify(bank, firmwarePCRs(live[bank])); err != nil {
-					t.Errorf("%s: %v", AlgName(bank), err)
+					t.Errorf("%s: %v", bank, err)
 				}
 			}
 			// PCR 10 holds Linux IMA's boot aggregate, which the firmware log
@@ -234,11 +234,11 @@ func TestGoldenDataDigests(t *testing.T) {
 				continue
 			}
 			for alg, d := range e.Digests {
-				h, _ := hashFor(alg)
+				h, _ := alg.Hash()
 				w := h.New()
 				w.Write(e.Data)
 				if !bytes.Equal(w.Sum(nil), d) {
-					t.Errorf("%s event %d %s: %s digest is not the hash of the data", g.name, e.Index, e.Type, AlgName(alg))
+					t.Errorf("%s event %d %s: %s digest is not the hash of the data", g.name, e.Index, e.Type, alg)
 				}
 			}
 		}

@@ -1,10 +1,6 @@
 package eventlog
 
 import (
-	"crypto"
-	_ "crypto/sha1" // registers crypto.SHA1 for hashFor
-	_ "crypto/sha256"
-	_ "crypto/sha512"
 	"fmt"
 	"strconv"
 	"strings"
@@ -188,62 +184,4 @@ func ParseEventType(s string) (EventType, error) {
 		}
 	}
 	return 0, fmt.Errorf("unknown event type %q", s)
-}
-
-// AlgName is the lower-case name tpm2-tools and sysfs use for a bank.
-func AlgName(a tpm.Alg) string {
-	switch a {
-	case tpm.SHA1:
-		return "sha1"
-	case tpm.SHA256:
-		return "sha256"
-	case tpm.SHA384:
-		return "sha384"
-	case tpm.SHA512:
-		return "sha512"
-	case algSM3:
-		return "sm3_256"
-	}
-	return fmt.Sprintf("alg0x%04x", uint16(a))
-}
-
-// ParseAlg accepts "sha1", "sha256", "SHA-256", ...
-func ParseAlg(s string) (tpm.Alg, error) {
-	n := strings.ToLower(strings.ReplaceAll(s, "-", ""))
-	for _, a := range []tpm.Alg{tpm.SHA1, tpm.SHA256, tpm.SHA384, tpm.SHA512, algSM3} {
-		if AlgName(a) == n {
-			return a, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown hash algorithm %q (want sha1, sha256, sha384 or sha512)", s)
-}
-
-// algSM3 is TPM_ALG_SM3_256 (TCG Algorithm Registry). Logs may carry it;
-// glint can show it but not replay it (no SM3 in the Go standard library).
-const algSM3 tpm.Alg = 0x0012
-
-// hashFor maps a bank to the hash used to extend it.
-func hashFor(a tpm.Alg) (crypto.Hash, bool) {
-	switch a {
-	case tpm.SHA1:
-		return crypto.SHA1, true
-	case tpm.SHA256:
-		return crypto.SHA256, true
-	case tpm.SHA384:
-		return crypto.SHA384, true
-	case tpm.SHA512:
-		return crypto.SHA512, true
-	}
-	return 0, false
-}
-
-// digestSize is the registry size for known algorithms, 0 if unknown.
-func digestSize(a tpm.Alg) int {
-	if a == algSM3 {
-		return 32
-	}
-	if h, ok := hashFor(a); ok {
-		return h.Size()
-	}
-	return 0
 }

@@ -37,8 +37,8 @@ type replayStep struct {
 
 func (l *Log) replay(bank tpm.Alg) (map[int][]byte, *replayState) {
 	st := &replayState{steps: map[int][]replayStep{}, missing: map[int]*Event{}}
-	h, ok := hashFor(bank)
-	if !ok {
+	h, err := bank.Hash()
+	if err != nil {
 		return map[int][]byte{}, st
 	}
 	pcrs := map[int][]byte{}
@@ -102,7 +102,7 @@ type ReplayError struct {
 
 func (e *ReplayError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "the event log does not reproduce %d %s PCR value(s):", len(e.Mismatches), AlgName(e.Bank))
+	fmt.Fprintf(&b, "the event log does not reproduce %d %s PCR value(s):", len(e.Mismatches), e.Bank)
 	for _, m := range e.Mismatches {
 		fmt.Fprintf(&b, "\n  PCR %d: log gives %s, TPM has %s", m.PCR, shortHex(m.Expected), shortHex(m.Actual))
 		if m.Reason != "" {
@@ -121,9 +121,9 @@ func (e *ReplayError) Error() string {
 // its digest (the log was edited), or the first logged event the TPM never
 // received (the live value equals the replay stopped just before it).
 func (l *Log) Verify(bank tpm.Alg, pcrs map[int][]byte) error {
-	h, ok := hashFor(bank)
-	if !ok {
-		return fmt.Errorf("event log: cannot replay the %s bank: glint has no implementation of that hash; use sha1 or sha256", AlgName(bank))
+	h, err := bank.Hash()
+	if err != nil {
+		return fmt.Errorf("event log: cannot replay the %s bank: glint has no implementation of that hash; use sha1 or sha256", bank)
 	}
 	replayed, st := l.replay(bank)
 	var idx []int
@@ -136,7 +136,7 @@ func (l *Log) Verify(bank tpm.Alg, pcrs map[int][]byte) error {
 		actual := pcrs[p]
 		if e, bad := st.missing[p]; bad {
 			rerr.Mismatches = append(rerr.Mismatches, PCRMismatch{PCR: p, Actual: actual, Event: e,
-				Reason: fmt.Sprintf("event %d (%s) has no %s digest, so the log cannot be replayed in this bank", e.Index, e.Type, AlgName(bank))})
+				Reason: fmt.Sprintf("event %d (%s) has no %s digest, so the log cannot be replayed in this bank", e.Index, e.Type, bank)})
 			continue
 		}
 		want, ok := replayed[p]

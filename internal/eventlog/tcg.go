@@ -148,13 +148,13 @@ func parseSpecID(data []byte, base int64) (*SpecID, error) {
 		}
 		alg := tpm.Alg(id)
 		if _, dup := s.Sizes[alg]; dup {
-			return nil, errorf(off, "TCG_EfiSpecIdEvent.digestSizes", ErrFormat, "algorithm %s listed twice", AlgName(alg))
+			return nil, errorf(off, "TCG_EfiSpecIdEvent.digestSizes", ErrFormat, "algorithm %s listed twice", alg)
 		}
 		if size == 0 || size > MaxDigestSize {
-			return nil, errorf(off, "TCG_EfiSpecIdEvent.digestSizes.digestSize", ErrFormat, "%s digest size %d", AlgName(alg), size)
+			return nil, errorf(off, "TCG_EfiSpecIdEvent.digestSizes.digestSize", ErrFormat, "%s digest size %d", alg, size)
 		}
-		if want := digestSize(alg); want != 0 && want != int(size) {
-			return nil, errorf(off, "TCG_EfiSpecIdEvent.digestSizes.digestSize", ErrFormat, "%s digests are %d bytes, the log says %d", AlgName(alg), want, size)
+		if want := alg.Size(); want != 0 && want != int(size) {
+			return nil, errorf(off, "TCG_EfiSpecIdEvent.digestSizes.digestSize", ErrFormat, "%s digests are %d bytes, the log says %d", alg, want, size)
 		}
 		s.Algs = append(s.Algs, alg)
 		s.Sizes[alg] = int(size)
@@ -218,7 +218,7 @@ func readAgileEvent(r *reader, spec *SpecID, index int) (*Event, error) {
 			return nil, errorf(off, "TCG_PCR_EVENT2.digests.hashAlg", ErrFormat, "algorithm 0x%04x is not in the Spec ID event, so its digest size is unknown", id)
 		}
 		if _, dup := digests[alg]; dup {
-			return nil, errorf(off, "TCG_PCR_EVENT2.digests.hashAlg", ErrFormat, "%s digest given twice", AlgName(alg))
+			return nil, errorf(off, "TCG_PCR_EVENT2.digests.hashAlg", ErrFormat, "%s digest given twice", alg)
 		}
 		d, err := r.bytes(size, "TCG_PCR_EVENT2.digests.digest")
 		if err != nil {
@@ -243,7 +243,7 @@ func readAgileEvent(r *reader, spec *SpecID, index int) (*Event, error) {
 func describeSpecID(s *SpecID) string {
 	var names []string
 	for _, a := range s.Algs {
-		names = append(names, AlgName(a))
+		names = append(names, a.String())
 	}
 	return fmt.Sprintf("Spec ID Event03: PC Client PFP %d.%d errata %d, banks %v", s.VersionMajor, s.VersionMinor, s.Errata, names)
 }

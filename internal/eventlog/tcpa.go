@@ -63,11 +63,11 @@ func ParseTCPA(rawLog []byte) (*Log, error) {
 		dlen, _ := r.u32("tcpa_entry.digest_length")
 		name, _ := r.bytes(tcpaNameSize, "tcpa_entry.name")
 		algName := cString(typ)
-		alg, err := ParseAlg(algName)
+		alg, err := tpm.ParseAlg(algName)
 		if err != nil {
 			return nil, errorf(start+4, "tcpa_entry.digest_type", ErrFormat, "entry %d: %v", i, err)
 		}
-		if dlen > tcpaDigestMax || int(dlen) != digestSize(alg) {
+		if dlen > tcpaDigestMax || int(dlen) != alg.Size() {
 			return nil, errorf(start+78, "tcpa_entry.digest_length", ErrFormat, "entry %d: %d bytes for %s", i, dlen, algName)
 		}
 		if !seen[alg] {
@@ -105,7 +105,7 @@ func MarshalTCPA(l *Log, max int) ([]byte, error) {
 		p := out[tcpaHeaderSize+i*tcpaEntrySize:]
 		binary.LittleEndian.PutUint32(p, uint32(e.PCR))
 		for alg, d := range e.Digests {
-			copy(p[4:14], strings.ToUpper(AlgName(alg)))
+			copy(p[4:14], strings.ToUpper(alg.String()))
 			copy(p[14:78], d)
 			binary.LittleEndian.PutUint32(p[78:], uint32(len(d)))
 		}

@@ -27,7 +27,6 @@
 package pcr
 
 import (
-	"crypto/sha1"
 	"crypto/sha256"
 	"fmt"
 	"hash"
@@ -137,49 +136,33 @@ func ByName(name string) (Profile, error) {
 	return Profile{}, fmt.Errorf("unknown platform profile %q (want coreboot or uefi)", name)
 }
 
-// NewHash returns the hash for a PCR bank.
-func NewHash(bank tpm.Alg) (hash.Hash, error) {
-	switch bank {
-	case tpm.SHA1:
-		return sha1.New(), nil
-	case tpm.SHA256:
-		return sha256.New(), nil
-	}
-	return nil, fmt.Errorf("PCR bank %#04x not supported", uint16(bank))
-}
-
-// DigestSize is the PCR size of a bank.
-func DigestSize(bank tpm.Alg) int {
-	if bank == tpm.SHA1 {
-		return sha1.Size
-	}
-	return sha256.Size
-}
-
 // Measure returns the digest of data in a bank's algorithm, which is what
 // extending "a measurement of data" puts into the PCR.
 func Measure(bank tpm.Alg, data []byte) []byte {
-	h, err := NewHash(bank)
-	if err != nil {
-		h = sha256.New()
-	}
+	h := newHash(bank)
 	h.Write(data)
 	return h.Sum(nil)
 }
 
 // Extend returns PCR_new = H(PCR_old || digest), the TPM's extend operation.
 func Extend(bank tpm.Alg, old, digest []byte) []byte {
-	h, err := NewHash(bank)
-	if err != nil {
-		h = sha256.New()
-	}
+	h := newHash(bank)
 	h.Write(old)
 	h.Write(digest)
 	return h.Sum(nil)
 }
 
 // Zero is a PCR's value after reset.
-func Zero(bank tpm.Alg) []byte { return make([]byte, DigestSize(bank)) }
+func Zero(bank tpm.Alg) []byte { return make([]byte, bank.Size()) }
+
+// newHash is the bank's hash. glint only measures into banks tpm.ChooseBank
+// picked (SHA-1, SHA-256); anything else hashes as SHA-256, as before.
+func newHash(bank tpm.Alg) hash.Hash {
+	if h, err := bank.Hash(); err == nil {
+		return h.New()
+	}
+	return sha256.New()
+}
 
 // Replay folds digests into a PCR starting from zero.
 func Replay(bank tpm.Alg, digests ...[]byte) []byte {

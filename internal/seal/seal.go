@@ -277,7 +277,7 @@ func Parse(untrusted []byte) (*Record, error) {
 	case len(r.PCRs) == 0:
 		return nil, &ParseError{"pcrs", errors.New("no PCR values")}
 	case r.Bank != tpm.SHA1 && r.Bank != tpm.SHA256:
-		return nil, &ParseError{"bank", fmt.Errorf("unsupported bank %#04x", uint16(r.Bank))}
+		return nil, &ParseError{"bank", fmt.Errorf("unsupported bank %s", r.Bank)}
 	case len(r.Purpose) > maxTextLen:
 		return nil, &ParseError{"purpose", errors.New("too long")}
 	}
@@ -285,8 +285,8 @@ func Parse(untrusted []byte) (*Record, error) {
 		if i < 0 || i > maxPCRIndex {
 			return nil, &ParseError{"pcrs", fmt.Errorf("PCR index %d out of range", i)}
 		}
-		if len(v) != pcr.DigestSize(r.Bank) {
-			return nil, &ParseError{"pcrs", fmt.Errorf("PCR %d value has %d bytes, bank wants %d", i, len(v), pcr.DigestSize(r.Bank))}
+		if len(v) != r.Bank.Size() {
+			return nil, &ParseError{"pcrs", fmt.Errorf("PCR %d value has %d bytes, bank wants %d", i, len(v), r.Bank.Size())}
 		}
 	}
 	for _, e := range r.Events {

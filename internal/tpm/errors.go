@@ -88,20 +88,6 @@ func (e *ResponseError) Error() string {
 	return fmt.Sprintf("%s failed: %s (response code 0x%x)", e.Command, e.Text, e.Code)
 }
 
-func (a Alg) String() string {
-	switch a {
-	case SHA1:
-		return "sha1"
-	case SHA256:
-		return "sha256"
-	case SHA384:
-		return "sha384"
-	case SHA512:
-		return "sha512"
-	}
-	return "alg-0x" + strconv.FormatUint(uint64(a), 16)
-}
-
 func joinInts(xs []int) string {
 	s := make([]string, len(xs))
 	for i, x := range xs {

@@ -49,7 +49,7 @@ func checkPolicy(policy PCRPolicy, v Version) (Alg, []int, error) {
 	if v == Version12 && bank != SHA1 {
 		return 0, nil, fmt.Errorf("%w: TPM 1.2 has only the sha1 bank, not %s", ErrUnsupported, bank)
 	}
-	h, err := hashOf(bank)
+	h, err := bank.Hash()
 	if err != nil {
 		return 0, nil, err
 	}

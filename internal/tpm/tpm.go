@@ -104,16 +104,6 @@ func (v Version) String() string {
 	return "unknown TPM"
 }
 
-// Alg is a TCG hash algorithm identifier (TCG Algorithm Registry).
-type Alg uint16
-
-const (
-	SHA1   Alg = 0x0004
-	SHA256 Alg = 0x000B
-	SHA384 Alg = 0x000C
-	SHA512 Alg = 0x000D
-)
-
 // Transport carries one marshalled command to the TPM and returns its
 // response. Implementations: device files and swtpm sockets.
 type Transport interface {

@@ -1,7 +1,6 @@
 package tpm
 
 import (
-	"crypto"
 	"fmt"
 	"sync"
 
@@ -30,20 +29,6 @@ var _ transport.TPM = Transport(nil)
 
 func (d *tpm20) Version() Version { return Version20 }
 func (d *tpm20) Close() error     { return d.t.Close() }
-
-func hashOf(a Alg) (crypto.Hash, error) {
-	switch a {
-	case SHA1:
-		return crypto.SHA1, nil
-	case SHA256:
-		return crypto.SHA256, nil
-	case SHA384:
-		return crypto.SHA384, nil
-	case SHA512:
-		return crypto.SHA512, nil
-	}
-	return 0, fmt.Errorf("%w: hash algorithm %s", ErrUnsupported, a)
-}
 
 // pcrSelect encodes PCR indices as the TPMS_PCR_SELECTION bitmap (Part 2,
 // 10.6.1: bit n of octet n/8 selects PCR n; PC Client uses 3 octets).
@@ -158,7 +143,7 @@ func (d *tpm20) Extend(pcr int, data []byte) error {
 	}
 	var digests tpm2.TPMLDigestValues
 	for _, b := range banks {
-		h, err := hashOf(b)
+		h, err := b.Hash()
 		if err != nil {
 			return err
 		}
