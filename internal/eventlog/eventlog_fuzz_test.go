@@ -16,6 +16,8 @@ func seedGolden(f *testing.F) {
 		f.Add(raw)
 		f.Add(raw[:len(raw)/2])
 	}
+	win, _ := windowsStyleLog(f)
+	f.Add(win)
 }
 
 // FuzzParseTCG covers both TCG formats (the first event picks the format).

@@ -51,7 +51,9 @@ type Log struct {
 // Event is one measurement (or, for EV_NO_ACTION, one informational record
 // that was not extended).
 type Event struct {
-	Index   int // position in the log, 0-based, counting the Spec ID event
+	Index int // position in the log, 0-based, counting the Spec ID event
+	// PCR is the logged pcrIndex, 0..31; NoPCR for an EV_NO_ACTION record
+	// logged with index 0xFFFFFFFF (Windows), which no PCR received.
 	PCR     int
 	Type    EventType
 	Digests map[tpm.Alg][]byte

@@ -20,6 +20,28 @@ var (
 // random bytes from a TCG log.
 const maxPCR = 31
 
+// noActionPCRIndex is the pcrIndex Windows gives EV_NO_ACTION records in its
+// logs (0xFFFFFFFF, "-1"): they were never extended, so no PCR applies.
+// go-attestation and tpm2_eventlog read such logs; glint accepts the index
+// for EV_NO_ACTION only, where nothing is replayed, and keeps maxPCR for
+// every event that is extended.
+const noActionPCRIndex = 0xFFFFFFFF
+
+// NoPCR is Event.PCR for an EV_NO_ACTION record logged with pcrIndex
+// 0xFFFFFFFF: informational, extended into no PCR.
+const NoPCR = -1
+
+// eventPCR checks a logged pcrIndex and returns it as Event.PCR.
+func eventPCR(pcr, typ uint32, start int64, field string) (int, error) {
+	if pcr == noActionPCRIndex && EventType(typ) == EvNoAction {
+		return NoPCR, nil
+	}
+	if pcr > maxPCR {
+		return 0, errorf(start, field, ErrFormat, "PCR %d: a PC Client TPM has 24 (only an EV_NO_ACTION record may carry index 0xFFFFFFFF)", pcr)
+	}
+	return int(pcr), nil
+}
+
 // SpecID is the decoded TCG_EfiSpecIdEvent (PFP 1.05, 10.4.5.1, Table 20).
 type SpecID struct {
 	PlatformClass uint32
@@ -98,12 +120,13 @@ func readSHA1Event(r *reader, index int) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pcr > maxPCR {
-		return nil, errorf(start, "TCG_PCR_EVENT.pcrIndex", ErrFormat, "PCR %d: a PC Client TPM has 24", pcr)
+	pcrIndex, err := eventPCR(pcr, typ, start, "TCG_PCR_EVENT.pcrIndex")
+	if err != nil {
+		return nil, err
 	}
 	return &Event{
 		Index:   index,
-		PCR:     int(pcr),
+		PCR:     pcrIndex,
 		Type:    EventType(typ),
 		Digests: map[tpm.Alg][]byte{tpm.SHA1: bytes.Clone(digest)},
 		Data:    bytes.Clone(data),
@@ -234,10 +257,11 @@ func readAgileEvent(r *reader, spec *SpecID, index int) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pcr > maxPCR {
-		return nil, errorf(start, "TCG_PCR_EVENT2.pcrIndex", ErrFormat, "PCR %d: a PC Client TPM has 24", pcr)
+	pcrIndex, err := eventPCR(pcr, typ, start, "TCG_PCR_EVENT2.pcrIndex")
+	if err != nil {
+		return nil, err
 	}
-	return &Event{Index: index, PCR: int(pcr), Type: EventType(typ), Digests: digests, Data: bytes.Clone(data), Offset: start}, nil
+	return &Event{Index: index, PCR: pcrIndex, Type: EventType(typ), Digests: digests, Data: bytes.Clone(data), Offset: start}, nil
 }
 
 func describeSpecID(s *SpecID) string {
