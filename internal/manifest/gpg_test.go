@@ -41,6 +41,13 @@ func needGPG(t testing.TB) {
 // path must fit in sun_path.
 func newGPGKey(t testing.TB, name, algo string) *testKey {
 	t.Helper()
+	return newGPGKeyArgs(t, name, algo)
+}
+
+// newGPGKeyArgs is newGPGKey with extra gpg options for the key generation
+// (e.g. --faked-system-time to make an older key).
+func newGPGKeyArgs(t testing.TB, name, algo string, extra ...string) *testKey {
+	t.Helper()
 	needGPG(t)
 	home, err := os.MkdirTemp("/tmp", "glint-gpg-")
 	if err != nil {
@@ -53,8 +60,8 @@ func newGPGKey(t testing.TB, name, algo string) *testKey {
 		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
 		os.RemoveAll(home)
 	})
-	gpg(t, home, nil, "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
-		"--quick-gen-key", name+" <"+strings.ToLower(name)+"@example.org>", algo, "sign", "never")
+	gpg(t, home, nil, append(append([]string{"--batch", "--pinentry-mode", "loopback", "--passphrase", ""}, extra...),
+		"--quick-gen-key", name+" <"+strings.ToLower(name)+"@example.org>", algo, "sign", "never")...)
 	out := gpg(t, home, nil, "--with-colons", "--list-keys")
 	var id string
 	for _, l := range strings.Split(string(out), "\n") {

@@ -78,7 +78,7 @@ func (e *RollbackError) Error() string {
 }
 
 // TamperError is everything Verify found wrong. If the signature does not
-// verify (BadSignature or UnknownKey), nothing else is checked: an unsigned
+// verify (BadSignature, UnknownKey or Revoked), nothing else is checked: an unsigned
 // file list cannot say what changed.
 type TamperError struct {
 	// BadSignature is why the signature did not verify (corrupt,
@@ -87,7 +87,10 @@ type TamperError struct {
 	// UnknownKey is the key ID that made the signature when that key is not
 	// in the owner's keyring (0 if not applicable).
 	UnknownKey uint64
-	Rollback   *RollbackError
+	// Revoked is set when the signature is by an owner key that was
+	// revoked (see revoke.go: every revocation counts, whatever the date).
+	Revoked  *RevokedKeyError
+	Rollback *RollbackError
 	Changed    []FileChange
 	Added      []Entry // on disk, not in the manifest
 	Removed    []Entry // in the manifest, not on disk
@@ -97,6 +100,9 @@ func (e *TamperError) Error() string {
 	var parts []string
 	if e.UnknownKey != 0 {
 		parts = append(parts, fmt.Sprintf("the manifest is signed by key %016X, which is not an owner key", e.UnknownKey))
+	}
+	if e.Revoked != nil {
+		parts = append(parts, e.Revoked.Error())
 	}
 	if e.BadSignature != nil {
 		parts = append(parts, fmt.Sprintf("the manifest signature is bad (%v): the manifest or its signature was modified", e.BadSignature))
@@ -117,7 +123,7 @@ func (e *TamperError) Error() string {
 }
 
 func (e *TamperError) empty() bool {
-	return e.BadSignature == nil && e.UnknownKey == 0 && e.Rollback == nil &&
+	return e.BadSignature == nil && e.UnknownKey == 0 && e.Revoked == nil && e.Rollback == nil &&
 		len(e.Changed) == 0 && len(e.Added) == 0 && len(e.Removed) == 0
 }
 
@@ -185,10 +191,11 @@ func VerifyWith(bootDir string, keyring openpgp.EntityList, counter CounterReade
 }
 
 // CheckSignature verifies an armored detached signature over manifest text
-// and parses the text. Key validity (expiry, revocation) is judged at the
-// signature's creation time, not by the clock: a coreboot machine with a
-// flat RTC battery boots in 1970, and a signature "from the future" must not
-// lock the owner out.
+// and parses the text. Key expiry is judged at the signature's creation
+// time, not by the clock: a coreboot machine with a flat RTC battery boots
+// in 1970, and a signature "from the future" must not lock the owner out.
+// Revocation is not: a revoked owner key is refused whatever date its
+// signature claims (revoke.go, *RevokedKeyError in TamperError.Revoked).
 func CheckSignature(untrustedText, untrustedSig []byte, keyring openpgp.EntityList) (*Result, error) {
 	signer, signedAt, err := checkDetached(untrustedText, untrustedSig, keyring)
 	if err != nil {
@@ -216,10 +223,18 @@ func checkDetached(signed, untrustedSig []byte, keyring openpgp.EntityList) (*op
 	if sigPkt.IssuerKeyId == nil {
 		return nil, time.Time{}, &TamperError{BadSignature: errors.New("signature names no issuer key")}
 	}
-	if len(keyring.KeysByIdUsage(*sigPkt.IssuerKeyId, packet.KeyFlagSign)) == 0 {
+	keys := keyring.KeysByIdUsage(*sigPkt.IssuerKeyId, packet.KeyFlagSign)
+	if len(keys) == 0 {
 		return nil, time.Time{}, &TamperError{UnknownKey: *sigPkt.IssuerKeyId}
 	}
 	signedAt := sigPkt.CreationTime
+	// Before the signature is even checked: a revoked owner key signs
+	// nothing, whatever date its signature claims (revoke.go).
+	for _, k := range keys {
+		if r := revocationOf(k, signedAt); r != nil {
+			return nil, time.Time{}, &TamperError{Revoked: r}
+		}
+	}
 	cfg := &packet.Config{Time: func() time.Time { return signedAt }}
 	signer, err := openpgp.CheckArmoredDetachedSignature(keyring, bytes.NewReader(signed), bytes.NewReader(untrustedSig), cfg)
 	if err != nil {
