@@ -91,9 +91,9 @@ type TamperError struct {
 	// revoked (see revoke.go: every revocation counts, whatever the date).
 	Revoked  *RevokedKeyError
 	Rollback *RollbackError
-	Changed    []FileChange
-	Added      []Entry // on disk, not in the manifest
-	Removed    []Entry // in the manifest, not on disk
+	Changed  []FileChange
+	Added    []Entry // on disk, not in the manifest
+	Removed  []Entry // in the manifest, not on disk
 }
 
 func (e *TamperError) Error() string {
