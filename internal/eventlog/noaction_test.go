@@ -164,7 +164,7 @@ func TestWindowsNoActionCryptoAgile(t *testing.T) {
 	live := readPCRs(t, "ovmf-tpm2")
 	for _, bank := range l.Algs {
 		if err := l.Verify(bank, firmwarePCRs(live[bank])); err != nil {
-			t.Errorf("%s: %v", AlgName(bank), err)
+			t.Errorf("%s: %v", bank.String(), err)
 		}
 	}
 }
