@@ -36,6 +36,9 @@ func runRomLs(e *env, args []string) error {
 		return err
 	}
 	f := img.FMAP
+	if f == nil {
+		return fmt.Errorf("%s has no coreboot flash map (an Intel descriptor image without coreboot?): see glint rom inspect", img.Source)
+	}
 	fmt.Fprintf(e.stdout, "FMAP %q v%d.%d at 0x%x, flash 0x%x bytes\n", f.Name, f.VersionMajor, f.VersionMinor, f.Offset, f.Size)
 	fmt.Fprintf(e.stdout, "  %-24s %-10s %-10s\n", "AREA", "OFFSET", "SIZE")
 	for _, a := range f.Areas {

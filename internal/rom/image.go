@@ -14,24 +14,44 @@ type Image struct {
 	// Data is the whole image. Files and areas returned by this package
 	// alias it.
 	Data []byte
+	// FMAP is coreboot's flash map; nil for an image without one (vendor
+	// firmware, a descriptor-only file).
 	FMAP *FMAP
+	// Descriptor is the Intel Flash Descriptor of a full-chip image; nil
+	// for images of the BIOS region alone and for non-Intel boards.
+	Descriptor *Descriptor
 	// Source says where the image came from.
 	Source string
 }
 
-// FromBytes parses an image held in memory.
+// FromBytes parses an image held in memory: a coreboot image with a flash
+// map, with or without an Intel Flash Descriptor in front (a full-chip
+// image), or a full-chip image without a flash map (vendor firmware, whose
+// descriptor and ME glint can still report).
 func FromBytes(untrusted []byte) (*Image, error) {
 	if len(untrusted) > MaxImageSize {
 		return nil, errorf(0, "image", ErrTooLarge, "%d bytes, limit %d", len(untrusted), MaxImageSize)
 	}
+	img := &Image{Data: untrusted}
+	if _, ok := FindDescriptor(untrusted); ok {
+		d, err := ParseDescriptor(untrusted)
+		if err != nil {
+			return nil, err
+		}
+		img.Descriptor = d
+	}
 	f, err := FindFMAP(untrusted)
 	if err != nil {
+		if img.Descriptor != nil && errors.Is(err, ErrNotFound) {
+			return img, nil
+		}
 		return nil, err
 	}
 	if uint64(f.Size) != uint64(len(untrusted)) {
 		return nil, errorf(f.Offset+18, "fmap.size", ErrFormat, "the flash map describes %d bytes, the image has %d", f.Size, len(untrusted))
 	}
-	return &Image{Data: untrusted, FMAP: f}, nil
+	img.FMAP = f
+	return img, nil
 }
 
 // FromFile reads an image file (a ROM built by coreboot or read by flashrom).
@@ -102,6 +122,9 @@ func FromDevMem() (*Image, error) {
 
 // AreaData returns the bytes of a named FMAP area.
 func (img *Image) AreaData(name string) ([]byte, error) {
+	if img.FMAP == nil {
+		return nil, errorf(0, "fmap", ErrNotFound, "the image has no coreboot flash map, so no area %q", name)
+	}
 	a, ok := img.FMAP.Area(name)
 	if !ok {
 		return nil, errorf(img.FMAP.Offset, "fmap", ErrNotFound, "no area %q in the flash map", name)
