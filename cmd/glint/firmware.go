@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/hex"
-	"fmt"
-	"strings"
 
 	"github.com/glint-boot/glint/internal/boot"
 	"github.com/glint-boot/glint/internal/eventlog"
@@ -34,9 +32,6 @@ func firmwareEvents(bank tpm.Alg) []boot.EventInfo {
 	return out
 }
 
-// ownerFilePrefix is where the owner's files sit in CBFS.
-const ownerFilePrefix = "glint/"
-
 // firmwareOwnerFiles reads the owner's files (glint/*) from the running
 // firmware image, mapped below 4 GiB and read through /dev/mem.
 func firmwareOwnerFiles() (map[string][]byte, error) {
@@ -44,23 +39,7 @@ func firmwareOwnerFiles() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := img.CBFS("COREBOOT")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]byte{}
-	for i := range files {
-		f := &files[i]
-		if f.Empty() || !strings.HasPrefix(f.Name, ownerFilePrefix) {
-			continue
-		}
-		data, err := f.Contents()
-		if err != nil {
-			return nil, fmt.Errorf("CBFS %s: %w", f.Name, err)
-		}
-		out[strings.TrimPrefix(f.Name, ownerFilePrefix)] = data
-	}
-	return out, nil
+	return rom.OwnerFiles(img)
 }
 
 // kexecImage loads an image with the kernel's kexec and jumps into it.

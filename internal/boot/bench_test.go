@@ -16,6 +16,7 @@ import (
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/rom"
 	"github.com/glint-boot/glint/internal/tpm"
 	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
 )
@@ -58,7 +59,7 @@ func benchNormalBoot(b *testing.B, v tpm.Version) {
 	tpmDir, bootDir := b.TempDir(), b.TempDir()
 	writeDebianBoot(b, bootDir)
 	m := &timedMachine{fakeMachine: fakeMachine{key: sec}, tb: b}
-	owner := map[string][]byte{OwnerKeyFile: pub}
+	owner := map[string][]byte{rom.OwnerKeyFile: pub}
 
 	// First power-on: the owner sets the machine up (signs /boot, seals the
 	// TOTP secret), as flow_test.go's first power does.

@@ -17,7 +17,6 @@ package boot
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -139,19 +138,11 @@ func (f *Flow) measure(index int, description string, data []byte) error {
 	return nil
 }
 
-// MeasureOwnerFiles extends PCR 7 with every owner file, name then content
-// (as Heads' cbfs-init does), in name order so the result is reproducible.
+// MeasureOwnerFiles extends PCR 7 with the owner files, as pcr.OwnerFiles
+// lists them.
 func (f *Flow) MeasureOwnerFiles() error {
-	names := make([]string, 0, len(f.OwnerFiles))
-	for n := range f.OwnerFiles {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if err := f.measure(pcr.Config, "owner file name "+n, []byte(n)); err != nil {
-			return err
-		}
-		if err := f.measure(pcr.Config, "owner file "+n, f.OwnerFiles[n]); err != nil {
+	for _, m := range pcr.OwnerFiles(f.OwnerFiles) {
+		if err := f.measure(m.PCR, m.Description, m.Data); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/glint-boot/glint/internal/otp"
 	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/rom"
 	"github.com/glint-boot/glint/internal/tpm"
 	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
 )
@@ -245,7 +246,7 @@ func TestFlowResealAfterLegitimateChange(t *testing.T) {
 }
 
 func (b *bench) firmwareFiles() map[string][]byte {
-	files := map[string][]byte{OwnerKeyFile: b.pub}
+	files := map[string][]byte{rom.OwnerKeyFile: b.pub}
 	for n, c := range b.ownerFiles {
 		files[n] = c
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/rom"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -88,7 +89,7 @@ func Init(opts InitOptions) (err error) {
 		files = payloadOwnerFiles(j)
 	}
 	cfg := ownerconfig.Default()
-	if raw, ok := files["config"]; ok {
+	if raw, ok := files[rom.OwnerConfigFile]; ok {
 		if c, err := ownerconfig.Parse(raw); err != nil {
 			console.Banner(red, "OWNER CONFIGURATION BROKEN: using defaults")
 			console.Printf("%v\n", err)

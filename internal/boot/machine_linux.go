@@ -53,7 +53,7 @@ func (m *linuxMachine) RemountBoot(writable bool) error {
 	return unix.Mount("", m.bootDir, "", flags, "")
 }
 
-// OwnerKeyFile names on removable media that hold the owner's key backup.
+// ownerSecretNames are the file names on removable media that hold the owner's key backup.
 var ownerSecretNames = []string{"owner-secret.asc", "glint/owner-secret.asc"}
 
 func (m *linuxMachine) OwnerKeyMedia() ([]KeyFile, error) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/glint-boot/glint/internal/bootcfg"
 	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/rom"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -26,7 +27,7 @@ func (f *Flow) Run() error {
 		}
 	}
 	f.loadEntries()
-	if !f.owned() && len(f.OwnerFiles[OwnerKeyFile]) > 0 {
+	if !f.owned() && len(f.OwnerFiles[rom.OwnerKeyFile]) > 0 {
 		if err := f.OwnerSetup(); err != nil {
 			f.Con.Banner(red, "SET-UP FAILED")
 			f.Con.Printf("set-up: %v\n", err)

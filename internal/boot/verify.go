@@ -13,15 +13,13 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/rom"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
-// OwnerKeyFile is the firmware-image file holding the owner's public keys.
-const OwnerKeyFile = "owner.asc"
-
 // keyring returns the owner's public keys from the firmware image.
 func (f *Flow) keyring() (openpgp.EntityList, error) {
-	raw, ok := f.OwnerFiles[OwnerKeyFile]
+	raw, ok := f.OwnerFiles[rom.OwnerKeyFile]
 	if !ok || len(raw) == 0 {
 		return nil, errors.New("no owner public key in the firmware image (glint/owner.asc): this machine has no owner yet")
 	}
