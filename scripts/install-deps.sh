@@ -10,6 +10,9 @@ pkgs=(
   qemu-system-x86 qemu-utils ovmf seabios
   # firmware tools
   flashrom coreboot-utils
+  # OpenPGP card tests: a real pcscd with vsmartcard's vpcd driver in front of glint's card
+  # simulator, and gpg's scdaemon for the cross-check (internal/card)
+  pcscd vsmartcard-vpcd scdaemon
   # disk, keys, codes
   cryptsetup-bin gnupg oathtool e2fsprogs cpio zstd lz4 bzip2
   # guest disks for the end-to-end bench: partition tables, the owner's vfat key stick

@@ -173,7 +173,7 @@ func parseExtCaps(untrusted []byte, major int) (ExtendedCapabilities, error) {
 type PWStatus struct {
 	// PW1ValidForSeveral: one VERIFY of PW1 (81) covers several signatures;
 	// false (the default) means every signature needs the PIN again.
-	PW1ValidForSeveral bool
+	PW1ValidForSeveral    bool
 	MaxPW1, MaxRC, MaxPW3 int
 	// Tries left before the PIN is blocked; 0 = blocked.
 	PW1Tries, RCTries, PW3Tries int

@@ -3,7 +3,6 @@ package card
 import (
 	"errors"
 	"fmt"
-	"time"
 )
 
 // Transport carries APDUs to one card: a CCID reader over usbfs
@@ -32,8 +31,6 @@ type Card struct {
 	app *ApplicationData
 	// ext: send extended APDUs (the card and the transport both take them).
 	ext bool
-	// Now stamps key generation times; nil means time.Now.
-	Now func() time.Time
 }
 
 // Open selects the OpenPGP application and reads its application data.
@@ -168,9 +165,9 @@ func (c *Card) PutData(tag uint16, value []byte) error {
 // Status is what `glint card status` shows.
 type Status struct {
 	*ApplicationData
-	Name      string // cardholder name, gpg's "Surname<<Given" form
-	URL       string // where the public key can be fetched
-	SigCount  int    // signatures made with the signature key
+	Name     string // cardholder name, gpg's "Surname<<Given" form
+	URL      string // where the public key can be fetched
+	SigCount int    // signatures made with the signature key
 }
 
 // Status re-reads the application data and the cardholder, URL and
@@ -196,11 +193,4 @@ func (c *Card) Status() (*Status, error) {
 		}
 	}
 	return s, nil
-}
-
-func (c *Card) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
 }

@@ -745,12 +745,9 @@ func (c *Card) publicDO(k crypto.PrivateKey) ([]byte, uint16) {
 	var pub crypto.PublicKey
 	switch k := k.(type) {
 	case *ecdh.PrivateKey:
-		// ECDH keys: 86 holds the point (X25519: the 32-byte u, prefixed
-		// with 40 as gpg expects from cards).
+		// ECDH keys: 86 holds the point (X25519: the native 32-byte u;
+		// gpg adds the 40 prefix of its MPI form itself).
 		p := k.PublicKey().Bytes()
-		if k.Curve() == ecdh.X25519() {
-			p = append([]byte{0x40}, p...)
-		}
 		return card.AppendTLV(nil, 0x7F49, card.AppendTLV(nil, 0x86, p)), card.SWOK
 	case crypto.Signer:
 		pub = k.Public()
