@@ -1,9 +1,6 @@
 package main
 
 import (
-	"encoding/hex"
-
-	"github.com/glint-boot/glint/internal/boot"
 	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/rom"
@@ -11,25 +8,21 @@ import (
 )
 
 // firmwareEvents reads this machine's firmware measurement log (securityfs
-// on UEFI, cbmem on coreboot) for the boot flow's explanations.
-func firmwareEvents(bank tpm.Alg) []boot.EventInfo {
+// on UEFI, cbmem on coreboot) for the boot flow's explanations. Events
+// without a description are named by their type, as sealed records have
+// kept them since milestone 1.
+func firmwareEvents(bank tpm.Alg) []eventlog.EventRecord {
 	l, err := eventlog.ReadFirmwareLog()
 	if err != nil {
 		return nil
 	}
-	var out []boot.EventInfo
-	for _, r := range l.Records(bank) {
-		d, err := hex.DecodeString(r.Digest)
-		if err != nil {
-			continue
+	recs := l.Records(bank)
+	for i := range recs {
+		if recs[i].Description == "" {
+			recs[i].Description = recs[i].Type.String()
 		}
-		desc := r.Description
-		if desc == "" {
-			desc = r.Type
-		}
-		out = append(out, boot.EventInfo{PCR: r.PCR, Type: r.Type, Description: desc, Digest: d})
 	}
-	return out
+	return recs
 }
 
 // firmwareOwnerFiles reads the owner's files (glint/*) from the running

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/glint-boot/glint/internal/boot"
+	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/otp"
 	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
@@ -44,7 +45,7 @@ func otpFlow(e *env, profileName, issuer, account string) (*boot.Flow, tpm.TPM, 
 		t.Close()
 		return nil, nil, err
 	}
-	f.FirmwareEvents = func() []boot.EventInfo { return firmwareEvents(f.Bank()) }
+	f.FirmwareEvents = func() []eventlog.EventRecord { return firmwareEvents(f.Bank()) }
 	if f.PredictFromFirmwareLog() {
 		fmt.Fprintf(e.stderr, "glint: boot-mode and LUKS PCRs predicted from the firmware event log\n")
 	}

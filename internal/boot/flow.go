@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/glint-boot/glint/internal/bootcfg"
+	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/manifest"
 	"github.com/glint-boot/glint/internal/otp/dongle"
@@ -70,7 +71,7 @@ type Flow struct {
 	// BuildTime is when this glint was built: a clock before it is wrong.
 	BuildTime time.Time
 	// FirmwareEvents are the firmware's event-log entries (may be nil).
-	FirmwareEvents func() []EventInfo
+	FirmwareEvents func() []eventlog.EventRecord
 	// ROMImage reads the running firmware image (may be nil): without a TPM
 	// its hash is the HOTP secret, as in Heads, so a dongle still shows
 	// whether the firmware changed.
@@ -90,10 +91,10 @@ type Flow struct {
 
 	tpm      tpm.TPM
 	bank     tpm.Alg
-	events   []EventInfo // glint's own measurements this boot
-	mode     string      // last boot-mode event extended into PCR 4, "" if none
-	verified bool        // /boot manifest verified this boot
-	problems []string    // tamper findings, shown on the menu
+	events   []eventlog.EventRecord // glint's own measurements this boot
+	mode     string                 // last boot-mode event extended into PCR 4, "" if none
+	verified bool                   // /boot manifest verified this boot
+	problems []string               // tamper findings, shown on the menu
 	totpOK   bool
 	manifest *manifest.Manifest // the verified manifest, nil if not verified
 	kept     map[string][]byte  // verified bytes of the default entry's files
@@ -105,24 +106,16 @@ type Flow struct {
 	// fwEvents caches FirmwareEvents: the firmware's log does not change
 	// after the firmware handed over, and reading it means mapping cbmem
 	// and parsing it again.
-	fwEvents     []EventInfo
+	fwEvents     []eventlog.EventRecord
 	fwEventsRead bool
 }
 
 // firmwareEvents returns the firmware's measurement log, read once per boot.
-func (f *Flow) firmwareEvents() []EventInfo {
+func (f *Flow) firmwareEvents() []eventlog.EventRecord {
 	if !f.fwEventsRead && f.FirmwareEvents != nil {
 		f.fwEvents, f.fwEventsRead = f.FirmwareEvents(), true
 	}
 	return f.fwEvents
-}
-
-// EventInfo is one measurement, firmware's or glint's.
-type EventInfo struct {
-	PCR         int
-	Type        string // TCG event type name ("" for glint's own: EV_IPL)
-	Description string
-	Digest      []byte
 }
 
 // measure extends PCR index with a measurement of data and records it.
@@ -133,7 +126,9 @@ func (f *Flow) measure(index int, description string, data []byte) error {
 	if err := f.tpm.Extend(index, data); err != nil {
 		return fmt.Errorf("measure %s into PCR %d: %w", description, index, err)
 	}
-	f.events = append(f.events, EventInfo{PCR: index, Description: description, Digest: pcr.Measure(f.bank, data)})
+	// glint's own measurements are logged like a boot loader's (PFP 1.05,
+	// 10.4.1: EV_IPL).
+	f.events = append(f.events, eventlog.EventRecord{PCR: index, Type: eventlog.EvIPL, Description: description, Alg: f.bank, Digest: pcr.Measure(f.bank, data)})
 	f.J.Debugf("measured %s into PCR %d", description, index)
 	return nil
 }

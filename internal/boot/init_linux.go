@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
@@ -27,7 +28,7 @@ type InitOptions struct {
 	// the files the payload carries in /etc/glint.
 	OwnerFiles func() (map[string][]byte, error)
 	// FirmwareEvents reads the firmware's measurement log (may be nil).
-	FirmwareEvents func(bank tpm.Alg) []EventInfo
+	FirmwareEvents func(bank tpm.Alg) []eventlog.EventRecord
 	// Kexec loads and starts an image.
 	Kexec func(img kexec.Image) error
 	// RunCommand runs glint CLI verbs in the recovery shell.
@@ -125,7 +126,7 @@ func Init(opts InitOptions) (err error) {
 		return t, err
 	}
 	if opts.FirmwareEvents != nil {
-		f.FirmwareEvents = func() []EventInfo { return opts.FirmwareEvents(f.bank) }
+		f.FirmwareEvents = func() []eventlog.EventRecord { return opts.FirmwareEvents(f.bank) }
 	}
 	err = f.Run()
 	for {

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/otp"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/seal"
@@ -40,17 +40,8 @@ func (f *Flow) otpPolicy(set []int) (map[int][]byte, []int, error) {
 
 // sealEvents is the event list kept beside a sealed record: the firmware
 // log (if any) and glint's own measurements so far.
-func (f *Flow) sealEvents() []seal.Event {
-	all := append(append([]EventInfo(nil), f.firmwareEvents()...), f.events...)
-	out := make([]seal.Event, 0, len(all))
-	for _, e := range all {
-		typ := e.Type
-		if typ == "" {
-			typ = "EV_IPL" // glint's own measurements, like a boot loader's
-		}
-		out = append(out, seal.Event{PCR: e.PCR, Type: typ, Description: e.Description, Digest: hex.EncodeToString(e.Digest)})
-	}
-	return out
+func (f *Flow) sealEvents() []eventlog.EventRecord {
+	return append(append([]eventlog.EventRecord(nil), f.firmwareEvents()...), f.events...)
 }
 
 // newOTPSecret draws 20 bytes (RFC 4226's recommended 160 bits) from the TPM

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/luks"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/seal"
@@ -56,7 +57,7 @@ type SealRequest struct {
 	Predicted []int
 	// PCR6Start is PCR 6 before the header is extended (zero at power-on).
 	PCR6Start []byte
-	Events    []seal.Event
+	Events    []eventlog.EventRecord
 	Now       time.Time
 	Slot      int // -1: the header's default slot (31 on LUKS2, 7 on LUKS1)
 }

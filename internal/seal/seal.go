@@ -44,25 +44,20 @@ const (
 	maxTextLen    = 1024
 )
 
-// Event is one measurement that contributed to a sealed-to PCR value, kept
-// so a later mismatch can name the event that changed (the stored form of
-// the event log, shared with package eventlog).
-type Event = eventlog.EventRecord
-
 // Record is a sealed secret with what it was sealed to.
 type Record struct {
-	Version   int               `json:"version"`
-	Purpose   string            `json:"purpose"` // "totp", "disk"
-	TPM       string            `json:"tpm"`     // "TPM 2.0" / "TPM 1.2"
-	Profile   string            `json:"profile"` // platform profile name
-	Bank      tpm.Alg           `json:"bank"`
-	PCRs      map[int]hexBytes  `json:"pcrs"` // sealed-to values (some predicted)
-	Predicted []int             `json:"predicted,omitempty"`
-	PIN       bool              `json:"pin"`
-	Events    []Event           `json:"events,omitempty"`
-	Created   time.Time         `json:"created"`
-	Blob      []byte            `json:"blob"`            // opaque TPM sealed object
-	Extra     map[string]string `json:"extra,omitempty"` // purpose-specific, e.g. LUKS UUID
+	Version   int                    `json:"version"`
+	Purpose   string                 `json:"purpose"` // "totp", "disk"
+	TPM       string                 `json:"tpm"`     // "TPM 2.0" / "TPM 1.2"
+	Profile   string                 `json:"profile"` // platform profile name
+	Bank      tpm.Alg                `json:"bank"`
+	PCRs      map[int]hexBytes       `json:"pcrs"` // sealed-to values (some predicted)
+	Predicted []int                  `json:"predicted,omitempty"`
+	PIN       bool                   `json:"pin"`
+	Events    []eventlog.EventRecord `json:"events,omitempty"`
+	Created   time.Time              `json:"created"`
+	Blob      []byte                 `json:"blob"`            // opaque TPM sealed object
+	Extra     map[string]string      `json:"extra,omitempty"` // purpose-specific, e.g. LUKS UUID
 }
 
 type hexBytes []byte
@@ -90,7 +85,7 @@ type Request struct {
 	// Predicted lists which of Values were predicted rather than read.
 	Predicted []int
 	PIN       []byte
-	Events    []Event
+	Events    []eventlog.EventRecord
 	Extra     map[string]string
 	Now       time.Time
 }
@@ -130,7 +125,7 @@ func (r *Record) PCRList() []int {
 // policy, the error is a *MismatchError that compares the sealed-to values
 // with the PCRs now and, given the events of this boot (may be nil), names
 // the events that changed.
-func Unseal(t tpm.TPM, r *Record, pin []byte, profile pcr.Profile, eventsNow []Event) ([]byte, error) {
+func Unseal(t tpm.TPM, r *Record, pin []byte, profile pcr.Profile, eventsNow []eventlog.EventRecord) ([]byte, error) {
 	secret, err := t.Unseal(r.Blob, pin)
 	if err == nil {
 		return secret, nil
@@ -147,7 +142,7 @@ func Unseal(t tpm.TPM, r *Record, pin []byte, profile pcr.Profile, eventsNow []E
 }
 
 // Explain builds the MismatchError for a record given the PCR values now.
-func Explain(r *Record, now map[int][]byte, profile pcr.Profile, eventsNow []Event, cause error) *MismatchError {
+func Explain(r *Record, now map[int][]byte, profile pcr.Profile, eventsNow []eventlog.EventRecord, cause error) *MismatchError {
 	me := &MismatchError{Purpose: r.Purpose, Cause: cause}
 	predicted := map[int]bool{}
 	for _, i := range r.Predicted {
@@ -217,9 +212,9 @@ func (e *MismatchError) PCRs() []int {
 // event-log diff (events matched by PCR, type and description: coreboot
 // names its measurements after CBFS files, UEFI events carry variable or
 // image names).
-func diffEvents(index int, then, now []Event) []string {
-	pick := func(evs []Event) []Event {
-		var out []Event
+func diffEvents(index int, then, now []eventlog.EventRecord) []string {
+	pick := func(evs []eventlog.EventRecord) []eventlog.EventRecord {
+		var out []eventlog.EventRecord
 		for _, e := range evs {
 			if e.PCR == index {
 				out = append(out, e)
@@ -289,8 +284,8 @@ func Parse(untrusted []byte) (*Record, error) {
 			return nil, &ParseError{"pcrs", fmt.Errorf("PCR %d value has %d bytes, bank wants %d", i, len(v), r.Bank.Size())}
 		}
 	}
-	for _, e := range r.Events {
-		if len(e.Description) > maxTextLen || len(e.Type) > 64 || len(e.Digest) > 128 || e.PCR < 0 || e.PCR > maxPCRIndex {
+	for _, e := range r.Events { // each already checked by EventRecord.UnmarshalJSON
+		if e.PCR > maxPCRIndex || len(e.Description) > maxTextLen {
 			return nil, &ParseError{"events", errors.New("event out of bounds")}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/tpm"
 )
@@ -11,7 +12,7 @@ import (
 func FuzzParse(f *testing.F) {
 	r := &Record{Version: FormatVersion, Purpose: "totp", TPM: "TPM 2.0", Profile: "coreboot", Bank: tpm.SHA256,
 		PCRs: map[int]hexBytes{0: pcr.Zero(tpm.SHA256), 4: pcr.Zero(tpm.SHA256)}, Predicted: []int{4},
-		Events:  []Event{{PCR: 2, Type: "EV_ACTION", Description: "FMAP: COREBOOT CBFS: fallback/payload", Digest: "00"}},
+		Events:  []eventlog.EventRecord{{PCR: 2, Type: eventlog.EvAction, Description: "FMAP: COREBOOT CBFS: fallback/payload", Alg: tpm.SHA256, Digest: pcr.Measure(tpm.SHA256, []byte("payload"))}},
 		Created: time.Unix(0, 0).UTC(), Blob: []byte{1, 2, 3}, Extra: map[string]string{"uuid": "x"}}
 	b, _ := r.Marshal()
 	f.Add(b)

@@ -1,7 +1,6 @@
 package seal
 
 import (
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,12 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/tpm"
 	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
 )
 
-func digest(s string) string { return hex.EncodeToString(pcr.Measure(tpm.SHA256, []byte(s))) }
+// event is a coreboot-style measurement of the named stage's contents.
+func event(desc, contents string) eventlog.EventRecord {
+	return eventlog.EventRecord{PCR: 2, Type: eventlog.EvAction, Description: "FMAP: COREBOOT CBFS: " + desc, Alg: tpm.SHA256, Digest: pcr.Measure(tpm.SHA256, []byte(contents))}
+}
 
 func TestSealUnsealExplainsWithEvents(t *testing.T) {
 	for _, v := range []tpm.Version{tpm.Version20, tpm.Version12} {
@@ -32,10 +35,7 @@ func TestSealUnsealExplainsWithEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			then := []Event{
-				{PCR: 2, Type: "EV_ACTION", Description: "FMAP: COREBOOT CBFS: fallback/ramstage", Digest: digest("ramstage")},
-				{PCR: 2, Type: "EV_ACTION", Description: "FMAP: COREBOOT CBFS: fallback/payload", Digest: digest("payload v1")},
-			}
+			then := []eventlog.EventRecord{event("fallback/ramstage", "ramstage"), event("fallback/payload", "payload v1")}
 			rec, err := Seal(tp, []byte("totp secret"), Request{Purpose: "totp", Profile: pcr.Coreboot, Bank: bank, Values: vals, Events: then, Now: time.Now()})
 			if err != nil {
 				t.Fatal(err)
@@ -59,7 +59,7 @@ func TestSealUnsealExplainsWithEvents(t *testing.T) {
 			if err := tp.Extend(2, []byte("payload v2")); err != nil {
 				t.Fatal(err)
 			}
-			now := []Event{then[0], {PCR: 2, Type: "EV_ACTION", Description: "FMAP: COREBOOT CBFS: fallback/payload", Digest: digest("payload v2")}}
+			now := []eventlog.EventRecord{then[0], event("fallback/payload", "payload v2")}
 			_, err = Unseal(tp, rec, nil, pcr.Coreboot, now)
 			var me *MismatchError
 			if !errors.As(err, &me) {
