@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,8 +11,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"github.com/glint-boot/glint/internal/flash"
-	"github.com/glint-boot/glint/internal/rom"
+	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/safefile"
 )
 
 func init() {
@@ -23,6 +27,10 @@ func init() {
 		usage: "[--programmer P] [--dry-run] BACKUP", run: runFlashRestore})
 	register(command{name: "flash verify", summary: "compare the flash chip with an image (finds a partial write)",
 		usage: "[--programmer P] IMAGE", run: runFlashVerify})
+	register(command{name: "flash bundle create", summary: "publisher: sign a firmware image into an update bundle (gpg)",
+		usage: "[--gpg-home H] [--key ID] [--release R] -o OUT IMAGE", run: runBundleCreate})
+	register(command{name: "flash bundle verify", summary: "check an update bundle's checksum, signature and board without flashing",
+		usage: "--publisher-key FILE.asc | --image CURRENT.rom  BUNDLE", run: runBundleVerify})
 }
 
 // flashFlags are the options every flash verb takes.
@@ -67,23 +75,39 @@ func runFlash(e *env, args []string) error {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "run every read-only step and show the write without running it")
 	clean := fs.Bool("clean", false, "write the image as it is: do not carry the owner's files (glint/*) from the current firmware")
 	first := fs.Bool("first-install", false, "allow replacing firmware glint cannot identify (the vendor's BIOS, first installation)")
+	pubKey := fs.String("publisher-key", "", "verify an update bundle with this OpenPGP key (default: the publisher key in the current firmware, CBFS "+flash.PublisherKeyFile+")")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageErrorf("usage: glint flash [options] IMAGE (see glint flash -h)")
+		return usageErrorf("usage: glint flash [options] IMAGE|BUNDLE (see glint flash -h)")
 	}
 	path := fs.Arg(0)
-	image, err := readImageFile(path)
+	data, err := readImageFile(path)
 	if err != nil {
 		return err
 	}
-	ctx, stop := flashContext(e)
-	defer stop()
 	u := &flash.Update{
-		Device: f.device(), Image: image, Source: path, BackupDir: f.backupDir,
+		Device: f.device(), Source: path, BackupDir: f.backupDir,
 		Clean: *clean, FirstInstall: *first, DryRun: f.dryRun, Log: e.stdout,
 	}
+	if flash.IsBundle(data) {
+		if u.Bundle, err = flash.ParseBundle(data); err != nil {
+			return fmt.Errorf("flash refused, the chip was not touched: %s: %w", path, err)
+		}
+		if *pubKey != "" {
+			if u.PublisherKeys, err = readKeyFile(*pubKey); err != nil {
+				return err
+			}
+		}
+	} else {
+		if *pubKey != "" {
+			return usageErrorf("--publisher-key checks update bundles; %s is a plain image", path)
+		}
+		u.Image = data
+	}
+	ctx, stop := flashContext(e)
+	defer stop()
 	res, err := u.Run(ctx)
 	if err != nil {
 		if flash.IsNotWritten(err) {
@@ -201,8 +225,107 @@ func readImageFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.Size() > rom.MaxImageSize {
-		return nil, fmt.Errorf("%s: %d bytes is larger than any flash chip (%d): is this a firmware image?", path, st.Size(), rom.MaxImageSize)
+	if st.Size() > flash.MaxBundleSize {
+		return nil, fmt.Errorf("%s: %d bytes is larger than any flash chip (%d): is this a firmware image?", path, st.Size(), flash.MaxBundleSize)
 	}
 	return os.ReadFile(path)
+}
+
+func readKeyFile(path string) (openpgp.EntityList, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	el, err := manifest.ReadKeyring(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return el, nil
+}
+
+func runBundleCreate(e *env, args []string) error {
+	fs := commandFlags(e, "flash bundle create")
+	home := fs.String("gpg-home", "", "GNUPGHOME of the publisher's key (default: gpg's)")
+	key := fs.String("key", "", "the publisher's key id (default: gpg's default key)")
+	release := fs.String("release", "", "release label shown to the owner (at most 64 characters)")
+	board := fs.String("board", "", "the board, as glint names it (default: read from the image)")
+	out := fs.String("o", "", "the bundle file to write")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *out == "" {
+		return usageErrorf("usage: glint flash bundle create [--gpg-home H] [--key ID] [--release R] -o OUT IMAGE")
+	}
+	image, err := readImageFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	b, err := flash.BoardOfBytes(image)
+	if err != nil {
+		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+	}
+	if *board == "" {
+		*board = b.String()
+	} else if *board != b.String() {
+		return fmt.Errorf("--board %q, but %s is built for %q", *board, fs.Arg(0), b)
+	}
+	raw, err := flash.BuildBundle(image, *board, *release, &manifest.GPG{Home: *home, KeyID: *key})
+	if err != nil {
+		return err
+	}
+	if err := safefile.Write(*out, raw, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: update bundle for %s, release %q, image sha256 %x, %d bytes\n", *out, *board, *release, sha256.Sum256(image), len(raw))
+	return nil
+}
+
+func runBundleVerify(e *env, args []string) error {
+	fs := commandFlags(e, "flash bundle verify")
+	pubKey := fs.String("publisher-key", "", "the publisher's OpenPGP public key")
+	current := fs.String("image", "", "a firmware image holding the publisher key (CBFS "+flash.PublisherKeyFile+"), e.g. a backup of this machine's chip")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || (*pubKey == "") == (*current == "") {
+		return usageErrorf("usage: glint flash bundle verify --publisher-key FILE.asc | --image CURRENT.rom  BUNDLE")
+	}
+	data, err := readImageFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	var keys openpgp.EntityList
+	var cur []byte
+	if *pubKey != "" {
+		if keys, err = readKeyFile(*pubKey); err != nil {
+			return err
+		}
+	} else {
+		if cur, err = readImageFile(*current); err != nil {
+			return err
+		}
+		if keys, err = flash.PublisherKeys(cur); err != nil {
+			return err
+		}
+	}
+	b, err := flash.ParseBundle(data)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	signer, at, err := b.Verify(keys)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	board, err := flash.BoardOfBytes(b.Image)
+	if err != nil || board.String() != b.Board {
+		return &exitError{code: 1, err: fmt.Errorf("%w: the bundle says %q, its image is for %q (%v)", flash.ErrWrongBoard, b.Board, board, err)}
+	}
+	if cur != nil {
+		if cb, err := flash.BoardOfBytes(cur); err == nil && cb != board {
+			return &exitError{code: 1, err: fmt.Errorf("%w: %s is for %q, the bundle for %q", flash.ErrWrongBoard, *current, cb, board)}
+		}
+	}
+	fmt.Fprintf(e.stdout, "bundle OK: release %q for %s, image sha256 %x (%d bytes), signed %s by %X\n",
+		b.Release, b.Board, b.SHA256, len(b.Image), at.UTC().Format(time.RFC3339), signer.PrimaryKey.Fingerprint)
+	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"github.com/glint-boot/glint/internal/rom"
 )
 
@@ -63,6 +65,12 @@ type Update struct {
 	// the owner chose).
 	Image  []byte
 	Source string // where Image came from, for the log
+	// Bundle, if set, is a parsed update bundle: its image is written, and
+	// only after its signature verifies with PublisherKeys (or, if none,
+	// with the publisher key in the chip's current firmware, CBFS
+	// glint/publisher.asc) and its board is the chip's.
+	Bundle        *Bundle
+	PublisherKeys openpgp.EntityList
 	// BackupDir keeps the chip's previous contents (never overwritten).
 	BackupDir string
 	// Clean writes Image as it is; otherwise the owner's CBFS files
@@ -109,6 +117,9 @@ func (u *Update) logf(format string, a ...any) {
 
 // Run performs the update.
 func (u *Update) Run(ctx context.Context) (*Result, error) {
+	if u.Bundle != nil {
+		u.Image = u.Bundle.Image
+	}
 	if u.Device == nil || len(u.Image) == 0 || u.BackupDir == "" && !u.DryRun {
 		return nil, errors.New("flash: update needs a device, an image and a backup directory")
 	}
@@ -136,6 +147,12 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 	}
 	u.logf("   built for: %s", newBoard)
 	res.Board = newBoard
+	if u.Bundle != nil {
+		u.logf("   from an update bundle: release %q, for %q, image sha256 matches the bundle's", u.Bundle.Release, u.Bundle.Board)
+		if u.Bundle.Board != newBoard.String() {
+			return nil, fmt.Errorf("%w: %w: the bundle says it is for %q but its image is built for %q", ErrNotWritten, ErrWrongBoard, u.Bundle.Board, newBoard)
+		}
+	}
 
 	// 2. Probe.
 	u.logf("2. find the chip: %s", dev.CommandLine("probe", "", WholeChip))
@@ -156,17 +173,32 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotWritten, err)
 	}
 
-	// 4. Same board?
+	// 4. The publisher's signature, with the key the current firmware
+	// carries; then the board.
+	if u.Bundle != nil {
+		keys, from := u.PublisherKeys, "the key given"
+		if len(keys) == 0 {
+			if keys, err = PublisherKeys(current); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrNotWritten, err)
+			}
+			from = "the current firmware's " + PublisherKeyFile
+		}
+		signer, at, err := u.Bundle.Verify(keys)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNotWritten, err)
+		}
+		u.logf("4. bundle signature verified: key %X (%s), signed %s, with %s", signer.PrimaryKey.Fingerprint, primaryName(signer), at.UTC().Format(time.RFC3339), from)
+	}
 	curBoard, berr := BoardOfBytes(current)
 	switch {
 	case berr == nil && curBoard != newBoard:
 		return nil, fmt.Errorf("%w: %w: the chip holds firmware for %q, the image is for %q", ErrNotWritten, ErrWrongBoard, curBoard, newBoard)
 	case berr == nil:
-		u.logf("4. same board: the chip holds firmware for %s", curBoard)
+		u.logf("   same board: the chip holds firmware for %s", curBoard)
 	case !u.FirstInstall:
 		return nil, fmt.Errorf("%w: the chip holds firmware glint cannot identify (%v); if this is the first installation over the vendor's firmware, pass --first-install", ErrNotWritten, berr)
 	default:
-		u.logf("4. first installation: the chip's firmware is not coreboot (%v); the board cannot be compared", berr)
+		u.logf("   first installation: the chip's firmware is not coreboot (%v); the board cannot be compared", berr)
 	}
 
 	// 5. Region: internal flashing writes only the BIOS region.
@@ -442,4 +474,11 @@ func sameFiles(a, b map[string][]byte) bool {
 		}
 	}
 	return true
+}
+
+func primaryName(e *openpgp.Entity) string {
+	if id := e.PrimaryIdentity(); id != nil {
+		return printable(id.Name)
+	}
+	return "no user id"
 }
