@@ -1,0 +1,524 @@
+package tpm
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/google/go-tpm/tpm2"
+)
+
+// Owner-approved PCR policies (TPM 2.0 Part 3, 23.16 TPM2_PolicyAuthorize).
+//
+// A secret sealed with SealAuthorized is not bound to PCR values but to a
+// key: its authPolicy is PolicyAuthorize(approval key's name, policyRef),
+// so the TPM releases it in any state whose PCR policy the owner signed
+// with the approval key. A firmware update the owner approves (by signing
+// the PCR values predicted from the new image) then needs no re-seal and no
+// new TOTP enrolment: the same sealed object unseals after the update, with
+// the new approval. This is what systemd's signed PCR policies
+// (systemd-cryptenroll --tpm2-public-key) and safeboot's pcrs-sign do.
+//
+// Unsealing (UnsealAuthorized):
+//
+//	TPM2_LoadExternal(approval public key, owner hierarchy)    the key's name
+//	TPM2_VerifySignature(aHash, signature) -> TPMT_TK_VERIFIED   the TPM checks the signature
+//	TPM2_StartAuthSession(policy, salted with the SRK)
+//	TPM2_PolicyPCR(selection)                 digest = approvedPolicy iff the PCRs hold the approved values
+//	TPM2_PolicyAuthorize(approvedPolicy, policyRef, keyName, ticket)   digest = authPolicy
+//	TPM2_PolicyAuthValue                      with a PIN
+//	TPM2_Unseal
+//
+// where approvedPolicy is the PolicyPCR digest of the approved values and
+// aHash = SHA-256(approvedPolicy || policyRef) is what the approval key
+// signs. The TPM computes and checks all of it itself; it verifies RSA
+// (PKCS#1 v1.5, PSS) and ECDSA P-256 signatures over such a digest, not
+// OpenPGP signatures and not Ed25519, so the approval key is RSA (2048,
+// what every TPM 2.0 loads) or NIST P-256 (docs/firmware-updates.md says
+// which key and why). The ticket must come from a key loaded in a real
+// hierarchy: a key in TPM_RH_NULL gives a NULL ticket PolicyAuthorize
+// refuses (Part 3, 20.1), so the key is loaded under the owner hierarchy
+// (public part only, which LoadExternal allows there).
+//
+// The approval is data, checked by the TPM: it can sit unprotected next to
+// the sealed blob (/boot/glint). Who holds the approval key's private half
+// can approve any PCR values: it is as precious as the owner's signing key.
+
+// MaxPolicyRef bounds a policyRef (a TPM2B_NONCE: at most a SHA-256 digest
+// on PC Client TPMs).
+const MaxPolicyRef = 32
+
+// SigScheme is how an approval is signed (TCG Algorithm Registry ids).
+type SigScheme uint16
+
+const (
+	SchemeRSASSA SigScheme = SigScheme(tpm2.TPMAlgRSASSA) // RSA PKCS#1 v1.5 with SHA-256
+	SchemeRSAPSS SigScheme = SigScheme(tpm2.TPMAlgRSAPSS) // RSA-PSS with SHA-256
+	SchemeECDSA  SigScheme = SigScheme(tpm2.TPMAlgECDSA)  // ECDSA P-256 with SHA-256
+)
+
+func (s SigScheme) String() string {
+	switch s {
+	case SchemeRSASSA:
+		return "RSASSA-PKCS1-v1_5-SHA256"
+	case SchemeRSAPSS:
+		return "RSASSA-PSS-SHA256"
+	case SchemeECDSA:
+		return "ECDSA-P256-SHA256"
+	}
+	return fmt.Sprintf("scheme-0x%04x", uint16(s))
+}
+
+// ErrApproval: an approval that does not verify (wrong key, damaged
+// signature, values other than the ones signed).
+var ErrApproval = errors.New("the approval does not verify")
+
+// Approval is the owner's signature over a PCR policy: "a secret sealed to
+// my approval key may be released when the PCRs hold these values".
+type Approval struct {
+	Policy    PCRPolicy
+	PolicyRef []byte           // binds the approval to a purpose ("glint-totp")
+	Key       crypto.PublicKey // the approval key (*rsa.PublicKey or *ecdsa.PublicKey P-256)
+	Scheme    SigScheme
+	// Signature: RSA, the signature block (key size bytes); ECDSA, the
+	// ASN.1 DER (r, s) Go and gpg-agent produce.
+	Signature []byte
+}
+
+// approvalKeyPublic is the TPMT_PUBLIC glint loads an approval key as. Its
+// encoding fixes the key's name, which the sealed object's authPolicy
+// holds, so it must never change for a given key: SHA-256 name, a plain
+// (unrestricted) signing key, scheme NULL (the signature says its scheme).
+func approvalKeyPublic(pub crypto.PublicKey) (tpm2.TPMTPublic, error) {
+	attrs := tpm2.TPMAObject{SignEncrypt: true, UserWithAuth: true}
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		bits := k.N.BitLen()
+		if bits != 2048 && bits != 3072 && bits != 4096 {
+			return tpm2.TPMTPublic{}, fmt.Errorf("approval key: RSA-%d; a TPM verifies RSA 2048 (and on some parts 3072 or 4096)", bits)
+		}
+		exp := uint32(0) // the TPM's "default exponent" is 65537
+		if k.E != 65537 {
+			if k.E < 3 || k.E > 1<<31 {
+				return tpm2.TPMTPublic{}, fmt.Errorf("approval key: RSA exponent %d", k.E)
+			}
+			exp = uint32(k.E)
+		}
+		return tpm2.TPMTPublic{
+			Type: tpm2.TPMAlgRSA, NameAlg: tpm2.TPMAlgSHA256, ObjectAttributes: attrs,
+			Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgRSA, &tpm2.TPMSRSAParms{
+				Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
+				Scheme:    tpm2.TPMTRSAScheme{Scheme: tpm2.TPMAlgNull},
+				KeyBits:   tpm2.TPMKeyBits(bits),
+				Exponent:  exp,
+			}),
+			Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgRSA, &tpm2.TPM2BPublicKeyRSA{Buffer: k.N.FillBytes(make([]byte, bits/8))}),
+		}, nil
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return tpm2.TPMTPublic{}, fmt.Errorf("approval key: ECDSA on %s; the TPM verifies NIST P-256", k.Curve.Params().Name)
+		}
+		pt, err := k.Bytes() // 0x04 || X || Y
+		if err != nil || len(pt) != 65 {
+			return tpm2.TPMTPublic{}, fmt.Errorf("approval key: invalid P-256 point")
+		}
+		return tpm2.TPMTPublic{
+			Type: tpm2.TPMAlgECC, NameAlg: tpm2.TPMAlgSHA256, ObjectAttributes: attrs,
+			Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
+				Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
+				Scheme:    tpm2.TPMTECCScheme{Scheme: tpm2.TPMAlgNull},
+				CurveID:   tpm2.TPMECCNistP256,
+				KDF:       tpm2.TPMTKDFScheme{Scheme: tpm2.TPMAlgNull},
+			}),
+			Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
+				X: tpm2.TPM2BECCParameter{Buffer: pt[1:33]},
+				Y: tpm2.TPM2BECCParameter{Buffer: pt[33:65]},
+			}),
+		}, nil
+	}
+	return tpm2.TPMTPublic{}, fmt.Errorf("approval key: %T; the TPM verifies RSA and ECDSA P-256 keys (not Ed25519, not OpenPGP signatures)", pub)
+}
+
+// ApprovalKeyName is the approval key's TPM name (nameAlg || SHA-256 of its
+// TPMT_PUBLIC), the value a sealed object's authPolicy commits to.
+func ApprovalKeyName(pub crypto.PublicKey) ([]byte, error) {
+	p, err := approvalKeyPublic(pub)
+	if err != nil {
+		return nil, err
+	}
+	n, err := tpm2.ObjectName(&p)
+	if err != nil {
+		return nil, err
+	}
+	return n.Buffer, nil
+}
+
+// AuthorizedPolicyDigest is the authPolicy of a secret sealed to approvals
+// by pub for policyRef: PolicyAuthorize (Part 3, 23.16: the digest is reset,
+// then extended with TPM_CC_PolicyAuthorize || keyName, then policyRef),
+// then PolicyAuthValue when a PIN is part of the policy.
+func AuthorizedPolicyDigest(pub crypto.PublicKey, policyRef []byte, pin bool) ([]byte, error) {
+	if len(policyRef) > MaxPolicyRef {
+		return nil, fmt.Errorf("policyRef of %d bytes, at most %d", len(policyRef), MaxPolicyRef)
+	}
+	name, err := ApprovalKeyName(pub)
+	if err != nil {
+		return nil, err
+	}
+	calc, err := tpm2.NewPolicyCalculator(tpm2.TPMAlgSHA256)
+	if err != nil {
+		return nil, err
+	}
+	if err := (tpm2.PolicyAuthorize{PolicyRef: tpm2.TPM2BDigest{Buffer: policyRef}, KeySign: tpm2.TPM2BName{Buffer: name}}).Update(calc); err != nil {
+		return nil, err
+	}
+	if pin {
+		if err := (tpm2.PolicyAuthValue{}).Update(calc); err != nil {
+			return nil, err
+		}
+	}
+	return calc.Hash().Digest, nil
+}
+
+// ApprovedPolicyDigest is the policy an approval approves: TPM2_PolicyPCR
+// over the policy's bank and PCRs with the digest of its values, computed
+// offline (so predicted values can be approved before they exist).
+func ApprovedPolicyDigest(policy PCRPolicy) ([]byte, error) {
+	bank, pcrs, err := checkPolicy(policy, Version20)
+	if err != nil {
+		return nil, err
+	}
+	d, _, err := pcrPolicyDigest(bank, pcrs, policy.Values, false)
+	return d, err
+}
+
+// ApprovalDigest is what the approval key signs: aHash =
+// SHA-256(approvedPolicy || policyRef), the digest the TPM recomputes in
+// TPM2_PolicyAuthorize and compares with the ticket's.
+func ApprovalDigest(policy PCRPolicy, policyRef []byte) ([]byte, error) {
+	if len(policyRef) > MaxPolicyRef {
+		return nil, fmt.Errorf("policyRef of %d bytes, at most %d", len(policyRef), MaxPolicyRef)
+	}
+	ap, err := ApprovedPolicyDigest(policy)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write(ap)
+	h.Write(policyRef)
+	return h.Sum(nil), nil
+}
+
+// SignApproval signs policy with a Go signer (a file key, or tests; a key
+// on a card signs the same ApprovalDigest through its own tool). RSA keys
+// sign PKCS#1 v1.5 unless pss.
+func SignApproval(policy PCRPolicy, policyRef []byte, key crypto.Signer, pss bool) (*Approval, error) {
+	digest, err := ApprovalDigest(policy, policyRef)
+	if err != nil {
+		return nil, err
+	}
+	a := &Approval{Policy: policy, PolicyRef: append([]byte(nil), policyRef...), Key: key.Public()}
+	var opts crypto.SignerOpts = crypto.SHA256
+	switch key.Public().(type) {
+	case *rsa.PublicKey:
+		a.Scheme = SchemeRSASSA
+		if pss {
+			a.Scheme = SchemeRSAPSS
+			// The TPM verifies PSS with any salt length (Part 1,
+			// "RSASSA-PSS"); the digest's length is the usual choice.
+			opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+		}
+	case *ecdsa.PublicKey:
+		a.Scheme = SchemeECDSA
+	}
+	if _, err := approvalKeyPublic(a.Key); err != nil {
+		return nil, err
+	}
+	if a.Signature, err = key.Sign(rand.Reader, digest, opts); err != nil {
+		return nil, fmt.Errorf("sign approval: %w", err)
+	}
+	return a, nil
+}
+
+// Check verifies an approval in Go, so a wrong or damaged approval is named
+// before the TPM is asked (the TPM checks again; this is not the guard).
+func (a *Approval) Check() error {
+	digest, err := ApprovalDigest(a.Policy, a.PolicyRef)
+	if err != nil {
+		return err
+	}
+	switch k := a.Key.(type) {
+	case *rsa.PublicKey:
+		switch a.Scheme {
+		case SchemeRSASSA:
+			err = rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, a.Signature)
+		case SchemeRSAPSS:
+			err = rsa.VerifyPSS(k, crypto.SHA256, digest, a.Signature, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto})
+		default:
+			err = fmt.Errorf("scheme %s with an RSA key", a.Scheme)
+		}
+	case *ecdsa.PublicKey:
+		if a.Scheme != SchemeECDSA {
+			err = fmt.Errorf("scheme %s with an ECDSA key", a.Scheme)
+		} else if !ecdsa.VerifyASN1(k, digest, a.Signature) {
+			err = errors.New("ECDSA signature does not verify")
+		}
+	default:
+		err = fmt.Errorf("key type %T", a.Key)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrApproval, err)
+	}
+	return nil
+}
+
+// tpmSignature converts the approval's signature to a TPMT_SIGNATURE.
+func (a *Approval) tpmSignature() (tpm2.TPMTSignature, error) {
+	switch a.Scheme {
+	case SchemeRSASSA:
+		return tpm2.TPMTSignature{SigAlg: tpm2.TPMAlgRSASSA, Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgRSASSA,
+			&tpm2.TPMSSignatureRSA{Hash: tpm2.TPMAlgSHA256, Sig: tpm2.TPM2BPublicKeyRSA{Buffer: a.Signature}})}, nil
+	case SchemeRSAPSS:
+		return tpm2.TPMTSignature{SigAlg: tpm2.TPMAlgRSAPSS, Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgRSAPSS,
+			&tpm2.TPMSSignatureRSA{Hash: tpm2.TPMAlgSHA256, Sig: tpm2.TPM2BPublicKeyRSA{Buffer: a.Signature}})}, nil
+	case SchemeECDSA:
+		var rs struct{ R, S *big.Int }
+		rest, err := asn1.Unmarshal(a.Signature, &rs)
+		if err != nil || len(rest) != 0 || rs.R == nil || rs.S == nil || rs.R.Sign() <= 0 || rs.S.Sign() <= 0 || rs.R.BitLen() > 256 || rs.S.BitLen() > 256 {
+			return tpm2.TPMTSignature{}, fmt.Errorf("%w: not an ECDSA P-256 (r, s) signature", ErrApproval)
+		}
+		return tpm2.TPMTSignature{SigAlg: tpm2.TPMAlgECDSA, Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgECDSA,
+			&tpm2.TPMSSignatureECC{Hash: tpm2.TPMAlgSHA256,
+				SignatureR: tpm2.TPM2BECCParameter{Buffer: rs.R.FillBytes(make([]byte, 32))},
+				SignatureS: tpm2.TPM2BECCParameter{Buffer: rs.S.FillBytes(make([]byte, 32))}})}, nil
+	}
+	return tpm2.TPMTSignature{}, fmt.Errorf("%w: unknown scheme %s", ErrApproval, a.Scheme)
+}
+
+// Authorizer is implemented by TPMs that can seal to owner-approved PCR
+// policies (TPM 2.0). TPM 1.2 has no TPM2_PolicyAuthorize: there secrets
+// are sealed again to predicted values before an update (Seal).
+type Authorizer interface {
+	// SealAuthorized seals secret so that it unseals under any PCR
+	// policy over bank/pcrs that key approves for policyRef (and pin).
+	SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []byte, bank Alg, pcrs []int, pin []byte) ([]byte, error)
+	// UnsealAuthorized returns the secret if the approval verifies and the
+	// PCRs hold the approved values.
+	UnsealAuthorized(blob []byte, approval *Approval, pin []byte) ([]byte, error)
+}
+
+var _ Authorizer = (*tpm20)(nil)
+
+func (d *tpm20) SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []byte, bank Alg, pcrs []int, pin []byte) ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(secret) == 0 || len(secret) > maxSecret {
+		return nil, fmt.Errorf("seal: secret is %d bytes; a TPM 2.0 sealed object holds 1..%d", len(secret), maxSecret)
+	}
+	if _, err := pcrSelect(pcrs); err != nil || len(pcrs) == 0 {
+		return nil, fmt.Errorf("seal: PCR selection %v: approvals must name the PCRs they cover", pcrs)
+	}
+	authPolicy, err := AuthorizedPolicyDigest(key, policyRef, len(pin) > 0)
+	if err != nil {
+		return nil, err
+	}
+	name, _ := ApprovalKeyName(key)
+	auth := pinAuth(pin)
+	defer wipe(auth)
+	parts, err := d.createSealed(secret, authPolicy, auth, len(pin) > 0)
+	if err != nil {
+		return nil, err
+	}
+	b := &authorizedBlob{Bank: bank, PIN: len(pin) > 0, PCRs: sortedCopy(pcrs), KeyName: name, PolicyRef: append([]byte(nil), policyRef...), Parts: parts}
+	return b.marshal()
+}
+
+// createSealed makes a keyed-hash sealed object under the SRK with the
+// given authPolicy, over a salted, parameter-encrypted session (as Seal).
+func (d *tpm20) createSealed(secret, authPolicy, auth []byte, pin bool) ([][]byte, error) {
+	srk, err := d.createSRK()
+	if err != nil {
+		return nil, err
+	}
+	defer d.flush(srk.ObjectHandle)
+	srkPub, err := srk.OutPublic.Contents()
+	if err != nil {
+		return nil, fmt.Errorf("seal: storage key public area: %w", err)
+	}
+	template := tpm2.TPMTPublic{
+		Type:    tpm2.TPMAlgKeyedHash,
+		NameAlg: tpm2.TPMAlgSHA256,
+		ObjectAttributes: tpm2.TPMAObject{
+			FixedTPM: true, FixedParent: true, AdminWithPolicy: true,
+			NoDA: !pin,
+		},
+		AuthPolicy: tpm2.TPM2BDigest{Buffer: authPolicy},
+		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgKeyedHash,
+			&tpm2.TPMSKeyedHashParms{Scheme: tpm2.TPMTKeyedHashScheme{Scheme: tpm2.TPMAlgNull}}),
+	}
+	rsp, err := tpm2.Create{
+		ParentHandle: tpm2.AuthHandle{
+			Handle: srk.ObjectHandle, Name: srk.Name,
+			Auth: tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.Salted(srk.ObjectHandle, *srkPub), tpm2.AESEncryption(128, tpm2.EncryptIn)),
+		},
+		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
+			UserAuth: tpm2.TPM2BAuth{Buffer: auth},
+			Data:     tpm2.NewTPMUSensitiveCreate(&tpm2.TPM2BSensitiveData{Buffer: secret}),
+		}},
+		InPublic: tpm2.New2B(template),
+	}.Execute(d.t)
+	if err != nil {
+		return nil, wrap20("TPM2_Create(sealed object)", err)
+	}
+	return [][]byte{rsp.OutPublic.Bytes(), rsp.OutPrivate.Buffer}, nil
+}
+
+func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b, err := parseAuthorizedBlob(blob)
+	if err != nil {
+		return nil, err
+	}
+	if b.PIN && len(pin) == 0 {
+		return nil, fmt.Errorf("unseal: this secret needs its PIN: %w", ErrAuthFail)
+	}
+	if !b.PIN && len(pin) > 0 {
+		return nil, errors.New("unseal: a PIN was given but this secret was sealed without one")
+	}
+	if a == nil {
+		return nil, fmt.Errorf("%w: no approval for the current PCR values", ErrApproval)
+	}
+	// What glint checks before the TPM does (the TPM is the guard; these
+	// give the owner words): the approval is for this secret's key,
+	// purpose and PCR selection, and its signature verifies.
+	name, err := ApprovalKeyName(a.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrApproval, err)
+	}
+	if string(name) != string(b.KeyName) {
+		return nil, fmt.Errorf("%w: signed by a key other than the approval key this secret was sealed to", ErrApproval)
+	}
+	if string(a.PolicyRef) != string(b.PolicyRef) {
+		return nil, fmt.Errorf("%w: approval for %q, this secret is %q", ErrApproval, a.PolicyRef, b.PolicyRef)
+	}
+	bank, pcrs, err := checkPolicy(a.Policy, Version20)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrApproval, err)
+	}
+	if bank != b.Bank || joinInts(pcrs) != joinInts(b.PCRs) {
+		return nil, fmt.Errorf("%w: approves %s PCRs %s, this secret needs %s PCRs %s", ErrApproval, bank, joinInts(pcrs), b.Bank, joinInts(b.PCRs))
+	}
+	if err := a.Check(); err != nil {
+		return nil, err
+	}
+	approved, sel, err := pcrPolicyDigest(bank, pcrs, a.Policy.Values, false)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := a.tpmSignature()
+	if err != nil {
+		return nil, err
+	}
+	aHash, err := ApprovalDigest(a.Policy, a.PolicyRef)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := approvalKeyPublic(a.Key)
+	if err != nil {
+		return nil, err
+	}
+	auth := pinAuth(pin)
+	defer wipe(auth)
+
+	// 1. The approval key, public part only, under the owner hierarchy
+	// (a NULL-hierarchy key would give a NULL ticket).
+	ext, err := tpm2.LoadExternal{InPublic: tpm2.New2B(pub), Hierarchy: tpm2.TPMRHOwner}.Execute(d.t)
+	if err != nil {
+		return nil, wrap20("TPM2_LoadExternal(approval key)", err)
+	}
+	defer d.flush(ext.ObjectHandle)
+	// 2. The TPM verifies the signature and issues a ticket.
+	ver, err := tpm2.VerifySignature{KeyHandle: tpm2.NamedHandle{Handle: ext.ObjectHandle, Name: ext.Name},
+		Digest: tpm2.TPM2BDigest{Buffer: aHash}, Signature: sig}.Execute(d.t)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrApproval, wrap20("TPM2_VerifySignature", err))
+	}
+	// 3. The sealed object, under the SRK.
+	srk, err := d.createSRK()
+	if err != nil {
+		return nil, err
+	}
+	defer d.flush(srk.ObjectHandle)
+	srkPub, err := srk.OutPublic.Contents()
+	if err != nil {
+		return nil, fmt.Errorf("unseal: storage key public area: %w", err)
+	}
+	loaded, err := tpm2.Load{
+		ParentHandle: tpm2.AuthHandle{Handle: srk.ObjectHandle, Name: srk.Name, Auth: tpm2.PasswordAuth(nil)},
+		InPrivate:    tpm2.TPM2BPrivate{Buffer: b.Parts[1]},
+		InPublic:     tpm2.BytesAs2B[tpm2.TPMTPublic](b.Parts[0]),
+	}.Execute(d.t)
+	if err != nil {
+		if code, ok := rc20(err); ok && canonical(code) == rcIntegrity {
+			return nil, fmt.Errorf("unseal: %w (%v)", ErrCleared, wrap20("TPM2_Load", err))
+		}
+		return nil, wrap20("TPM2_Load(sealed object)", err)
+	}
+	defer d.flush(loaded.ObjectHandle)
+	// 4. The policy session: PolicyPCR, then PolicyAuthorize swaps the
+	// approved digest for the authPolicy, then the PIN.
+	sess, closeSess, err := tpm2.PolicySession(d.t, tpm2.TPMAlgSHA256, 16,
+		tpm2.Salted(srk.ObjectHandle, *srkPub), tpm2.AESEncryption(128, tpm2.EncryptOut), tpm2.Auth(auth))
+	if err != nil {
+		return nil, wrap20("TPM2_StartAuthSession", err)
+	}
+	defer closeSess()
+	if _, err := (tpm2.PolicyPCR{PolicySession: sess.Handle(), Pcrs: sel}).Execute(d.t); err != nil {
+		return nil, wrap20("TPM2_PolicyPCR", err)
+	}
+	if _, err := (tpm2.PolicyAuthorize{
+		PolicySession: sess.Handle(), ApprovedPolicy: tpm2.TPM2BDigest{Buffer: approved},
+		PolicyRef: tpm2.TPM2BDigest{Buffer: a.PolicyRef}, KeySign: tpm2.TPM2BName{Buffer: name},
+		CheckTicket: ver.Validation,
+	}).Execute(d.t); err != nil {
+		// TPM_RC_VALUE: the session's digest is not the approved one, i.e.
+		// the PCRs do not hold the approved values (Part 3, 23.16).
+		return nil, &PolicyError{Bank: bank, PCRs: pcrs, Err: wrap20("TPM2_PolicyAuthorize", err)}
+	}
+	if b.PIN {
+		if _, err := (tpm2.PolicyAuthValue{PolicySession: sess.Handle()}).Execute(d.t); err != nil {
+			return nil, wrap20("TPM2_PolicyAuthValue", err)
+		}
+	}
+	rsp, err := tpm2.Unseal{ItemHandle: tpm2.AuthHandle{Handle: loaded.ObjectHandle, Name: loaded.Name, Auth: sess}}.Execute(d.t)
+	if err != nil {
+		if code, ok := rc20(err); ok {
+			switch canonical(code) {
+			case rcPolicyFail, rcPCRChanged:
+				return nil, &PolicyError{Bank: bank, PCRs: pcrs, Err: wrap20("TPM2_Unseal", err)}
+			case rcLockout:
+				return nil, d.lockoutError(wrap20("TPM2_Unseal", err))
+			}
+		}
+		return nil, wrap20("TPM2_Unseal", err)
+	}
+	return rsp.OutData.Buffer, nil
+}
+
+func sortedCopy(p []int) []int {
+	out := append([]int(nil), p...)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
