@@ -16,7 +16,6 @@ case "$variant" in tpm2|tpm1) ;; *) echo "usage: $0 tpm2|tpm1" >&2; exit 2 ;; es
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cache="$top/cache"
-src="$cache/coreboot-src"
 out="$top/out"
 initrd="${GLINT_PAYLOAD:-$out/payload.cpio.xz}"
 rom="$out/coreboot-$variant.rom"
@@ -25,24 +24,8 @@ mkdir -p "$out" "$cache"
 kernel=$(bash "$top/scripts/fetch-kernel.sh")
 [ -s "$initrd" ] || { echo "build-coreboot: $initrd missing: run 'make payload' first" >&2; exit 1; }
 
-# --- 1. Debian's coreboot source package, fetched once --------------------------------------
-if [ ! -f "$src/.unpacked" ]; then
-  apt="$cache/apt-coreboot"
-  mkdir -p "$apt/lists/partial" "$apt/dl"
-  echo "deb-src http://deb.debian.org/debian bookworm main" > "$apt/sources.list"
-  opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-        -o Dir::State::Lists="$apt/lists" -o APT::Sandbox::User=root)
-  apt-get "${opts[@]}" update -q >&2
-  rm -rf "$apt/dl"/*
-  (cd "$apt/dl" && apt-get "${opts[@]}" source -q --download-only coreboot >&2)
-  rm -rf "$src.tmp"
-  dpkg-source -x "$apt/dl"/coreboot_*.dsc "$src.tmp" >&2
-  # coreboot's build system makes every warning an error and offers no Kconfig switch for it;
-  # newer host compilers warn where 4.15 did not expect it.
-  sed -i 's/-Werror\b/-Wno-error/g' "$src.tmp/Makefile.inc"
-  touch "$src.tmp/.unpacked"
-  rm -rf "$src"; mv "$src.tmp" "$src"
-fi
+# --- 1. Debian's coreboot source package, fetched once (scripts/coreboot-source.sh) ---------
+src=$(bash "$top/scripts/coreboot-source.sh")
 
 # --- 2. The configuration ---------------------------------------------------------------
 # Payload files are copied next to the tree with fixed names so that the .config (and with it
