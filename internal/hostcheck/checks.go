@@ -357,7 +357,7 @@ func checkPCRs(m Machine, t tpmInfo, kind string) Result {
 		return res
 	}
 	res.Status = Pass
-	res.Detail = want + "; all hold measurements (" + eventlog.AlgName(t.bank) + " bank)"
+	res.Detail = want + "; all hold measurements (" + t.bank.String() + " bank)"
 	return res
 }
 
@@ -389,7 +389,7 @@ func checkEventLog(m Machine, t tpmInfo, log *eventlog.Log, logErr error) Result
 		return res
 	}
 	res.Status = Pass
-	res.Detail = fmt.Sprintf("%d events in the %s log (%s) reproduce PCR 0-3 in the %s bank", len(log.Events), log.Format, log.Source, eventlog.AlgName(t.bank))
+	res.Detail = fmt.Sprintf("%d events in the %s log (%s) reproduce PCR 0-3 in the %s bank", len(log.Events), log.Format, log.Source, t.bank.String())
 	return res
 }
 
