@@ -283,7 +283,7 @@ func runBundleCreate(e *env, args []string) error {
 func runBundleVerify(e *env, args []string) error {
 	fs := commandFlags(e, "flash bundle verify")
 	pubKey := fs.String("publisher-key", "", "the publisher's OpenPGP public key")
-	current := fs.String("image", "", "a firmware image holding the publisher key (CBFS "+flash.PublisherKeyFile+"), e.g. a backup of this machine's chip")
+	current := fs.String("image", "", "a firmware image holding the publisher key (CBFS glint/"+flash.PublisherKeyFile+"), e.g. a backup of this machine's chip")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package flash
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -104,42 +103,26 @@ func boardSymbol(data []byte) string {
 	return ""
 }
 
-// Intel Flash Descriptor, only what flashing needs: is there one, and where
-// is the BIOS region (Intel 300/400/500 Series PCH datasheets vol. 1, "SPI
-// flash descriptor"; coreboot util/ifdtool/ifdtool.h). FLVALSIG 0x0FF0A55A
-// sits at offset 0x10; FLMAP0 follows, its bits 23:16 give FRBA (the
-// region table) in 16-byte units; FLREG1 (the BIOS region) holds base
-// (bits 14:0) and limit (bits 30:16) in 4 KiB units. A region whose base is
-// above its limit is unused.
-const (
-	ifdSignature   = 0x0FF0A55A
-	ifdSigOffset   = 0x10
-	ifdFLMAP0      = 0x14
-	ifdRegionShift = 12
-)
-
 // Span is a byte range of the chip.
 type Span struct {
 	Offset int64
 	Size   int64
 }
 
-// BIOSRegion returns the descriptor's BIOS region, or ok=false when the
-// image has no flash descriptor (the whole chip is the BIOS).
+// BIOSRegionOf returns the flash descriptor's BIOS region (internal/rom's
+// descriptor parser), or ok=false when the image has no descriptor (the
+// whole chip is the BIOS).
 func BIOSRegionOf(untrusted []byte) (span Span, ok bool, err error) {
-	if len(untrusted) < ifdFLMAP0+4 || binary.LittleEndian.Uint32(untrusted[ifdSigOffset:]) != ifdSignature {
+	if _, found := rom.FindDescriptor(untrusted); !found {
 		return Span{}, false, nil
 	}
-	flmap0 := binary.LittleEndian.Uint32(untrusted[ifdFLMAP0:])
-	frba := int((flmap0>>16)&0xff) << 4
-	if frba+8 > len(untrusted) {
-		return Span{}, true, fmt.Errorf("flash descriptor: region table at 0x%x is outside the %d-byte image", frba, len(untrusted))
+	d, err := rom.ParseDescriptor(untrusted)
+	if err != nil {
+		return Span{}, true, fmt.Errorf("flash descriptor: %w", err)
 	}
-	flreg1 := binary.LittleEndian.Uint32(untrusted[frba+4:])
-	base := int64(flreg1&0x7fff) << ifdRegionShift
-	limit := int64((flreg1>>16)&0x7fff)<<ifdRegionShift | 0xfff
-	if base > limit || limit >= int64(len(untrusted)) {
-		return Span{}, true, fmt.Errorf("flash descriptor: BIOS region 0x%x-0x%x is unused or outside the %d-byte image", base, limit, len(untrusted))
+	r, ok := d.Region(rom.RegionBIOS)
+	if !ok || !r.Used() || int64(r.Limit) >= int64(len(untrusted)) {
+		return Span{}, true, fmt.Errorf("flash descriptor: the BIOS region is unused or outside the %d-byte image", len(untrusted))
 	}
-	return Span{Offset: base, Size: limit - base + 1}, true, nil
+	return Span{Offset: int64(r.Base), Size: r.Size()}, true, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/rom"
 )
 
 // An update bundle is a firmware image its publisher signed, in one file,
@@ -50,8 +51,9 @@ const (
 	maxBundleSig = 16 << 10
 	// MaxBundleSize bounds a whole bundle.
 	MaxBundleSize = 8 + 2 + 2*(1+maxBundleLabel) + 4 + 32 + MaxChipSize + 2 + maxBundleSig
-	// PublisherKeyFile is where the publisher's key sits in CBFS.
-	PublisherKeyFile = OwnerFilePrefix + "publisher.asc"
+	// PublisherKeyFile is where the publisher's key sits in CBFS, among
+	// the owner files (named without rom.OwnerFilePrefix).
+	PublisherKeyFile = "publisher.asc"
 )
 
 // BundleError says where and why a bundle did not parse or verify.
@@ -291,7 +293,7 @@ func BuildBundle(image []byte, board, release string, s manifest.Signer) ([]byte
 func PublisherKeys(image []byte) (openpgp.EntityList, error) {
 	f, ok := OwnerFiles(image)[PublisherKeyFile]
 	if !ok {
-		return nil, fmt.Errorf("%w: the running firmware holds no %s; put the publisher's key there (glint rom personalize) or give it with --publisher-key", ErrNoPublisherKey, PublisherKeyFile)
+		return nil, fmt.Errorf("%w: the running firmware holds no %s%s; put the publisher's key there (glint rom personalize) or give it with --publisher-key", ErrNoPublisherKey, rom.OwnerFilePrefix, PublisherKeyFile)
 	}
 	return manifest.ReadKeyring(f)
 }

@@ -116,7 +116,7 @@ func TestBundleRoundTripAndRefusals(t *testing.T) {
 
 func TestUpdateFromBundle(t *testing.T) {
 	pub := newPublisher(t, "Firmware Publisher")
-	owner := map[string][]byte{PublisherKeyFile: pub.public, "glint/owner.asc": []byte("owner key\n")}
+	owner := map[string][]byte{"glint/" + PublisherKeyFile: pub.public, "glint/owner.asc": []byte("owner key\n")}
 	board := imageSpec{vendor: "Emulation", part: "QEMU x86 q35/ich9", payload: 1, owner: owner}
 	old := makeImage(t, board)
 	board.payload = 2

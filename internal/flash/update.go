@@ -53,9 +53,6 @@ var (
 	ErrNotWritten = errors.New("nothing was written to the chip")
 )
 
-// OwnerFilePrefix is where the owner's files live in CBFS.
-const OwnerFilePrefix = "glint/"
-
 // Update is one firmware update: every check first, the backup kept, then
 // the write and its verification. The zero value is not usable: Device,
 // Image and BackupDir are required.
@@ -83,8 +80,8 @@ type Update struct {
 	// running them; nothing is kept or written.
 	DryRun bool
 	// Carry puts the owner files of current into next (both whole chip
-	// images) and returns the result and the names carried. nil: the
-	// update proceeds only if next already holds the same owner files.
+	// images) and returns the result and the names carried. nil means
+	// CarryOwnerFiles (internal/rom's CBFS writing).
 	Carry func(current, next []byte) ([]byte, []string, error)
 	// BeforeWrite runs after every check passed and before the chip is
 	// touched, with the final image: re-seal or approve the secrets for
@@ -181,7 +178,7 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 			if keys, err = PublisherKeys(current); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrNotWritten, err)
 			}
-			from = "the current firmware's " + PublisherKeyFile
+			from = "the current firmware's " + rom.OwnerFilePrefix + PublisherKeyFile
 		}
 		signer, at, err := u.Bundle.Verify(keys)
 		if err != nil {
@@ -407,12 +404,12 @@ func chooseRegion(internal bool, current, next []byte) (Region, Span, error) {
 // one (unless Clean).
 func (u *Update) ownerFiles(current []byte) ([]byte, []string, error) {
 	if u.Clean {
-		u.logf("6. --clean: the new image is written as it is; the owner files of the current firmware are not carried")
+		u.logf("6. --clean: the new image is written as it is; the owner files (%s*) of the current firmware are not carried", rom.OwnerFilePrefix)
 		return u.Image, nil, nil
 	}
 	cur := OwnerFiles(current)
 	if len(cur) == 0 {
-		u.logf("6. the current firmware holds no owner files (glint/*); nothing to carry")
+		u.logf("6. the current firmware holds no owner files (%s*); nothing to carry", rom.OwnerFilePrefix)
 		return u.Image, nil, nil
 	}
 	next := OwnerFiles(u.Image)
@@ -420,13 +417,14 @@ func (u *Update) ownerFiles(current []byte) ([]byte, []string, error) {
 		u.logf("6. the new image already holds the owner files of the current firmware: %s", strings.Join(sortedNames(cur), ", "))
 		return u.Image, nil, nil
 	}
-	if u.Carry == nil {
-		return nil, nil, fmt.Errorf("%w: the current firmware holds %s and the new image does not hold the same; personalize the image first (glint rom personalize) or pass --clean to drop them",
-			ErrOwnerFiles, strings.Join(sortedNames(cur), ", "))
+	carry := u.Carry
+	if carry == nil {
+		carry = CarryOwnerFiles
 	}
-	final, carried, err := u.Carry(current, u.Image)
+	final, carried, err := carry(current, u.Image)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: carry into the new image: %v", ErrOwnerFiles, err)
+		return nil, nil, fmt.Errorf("%w: the new image cannot take the owner files of the current firmware (%s): %v; personalize the image yourself (glint rom personalize) or pass --clean to drop them",
+			ErrOwnerFiles, strings.Join(sortedNames(cur), ", "), err)
 	}
 	if len(final) != len(u.Image) {
 		return nil, nil, fmt.Errorf("%w: carrying changed the image size from %d to %d", ErrOwnerFiles, len(u.Image), len(final))
@@ -438,30 +436,64 @@ func (u *Update) ownerFiles(current []byte) ([]byte, []string, error) {
 	return final, carried, nil
 }
 
-// OwnerFiles returns the decompressed glint/* files of an image's COREBOOT
-// CBFS (none if the image does not parse).
+// OwnerFiles returns the owner's files (CBFS glint/*, named without the
+// prefix) of an image, or none if the image does not parse.
 func OwnerFiles(image []byte) map[string][]byte {
 	img, err := rom.FromBytes(image)
 	if err != nil {
 		return nil
 	}
-	files, err := img.CBFS("COREBOOT")
+	files, err := rom.OwnerFiles(img)
 	if err != nil {
 		return nil
 	}
-	out := map[string][]byte{}
+	return files
+}
+
+// CarryOwnerFiles replaces the owner files of next with those of current
+// (the owner's keys and configuration, which the publisher's image does
+// not know), with internal/rom's CBFS writing, which keeps cbfstool's
+// layout and re-reads the result. Files keep their compression.
+func CarryOwnerFiles(current, next []byte) ([]byte, []string, error) {
+	cur, err := rom.FromBytes(current)
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := rom.FromBytes(next)
+	if err != nil {
+		return nil, nil, err
+	}
+	files, err := cur.CBFS(rom.OwnerArea)
+	if err != nil {
+		return nil, nil, err
+	}
+	nextFiles, err := img.CBFS(rom.OwnerArea)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range nextFiles {
+		if !f.Empty() && strings.HasPrefix(f.Name, rom.OwnerFilePrefix) {
+			if img, err = img.RemoveFile(rom.OwnerArea, f.Name); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	var carried []string
 	for i := range files {
 		f := &files[i]
-		if f.Empty() || !strings.HasPrefix(f.Name, OwnerFilePrefix) {
+		if f.Empty() || !strings.HasPrefix(f.Name, rom.OwnerFilePrefix) {
 			continue
 		}
 		data, err := f.Contents()
 		if err != nil {
-			continue
+			return nil, nil, fmt.Errorf("CBFS %s: %w", f.Name, err)
 		}
-		out[f.Name] = data
+		if img, err = img.AddFile(rom.OwnerArea, f.Name, data, rom.AddOptions{Type: f.Type, Compression: f.Compression}); err != nil {
+			return nil, nil, fmt.Errorf("add %s: %w", f.Name, err)
+		}
+		carried = append(carried, f.Name)
 	}
-	return out
+	return img.Data, carried, nil
 }
 
 func sameFiles(a, b map[string][]byte) bool {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glint-boot/glint/internal/rom"
 )
 
 var ownerA = map[string][]byte{
@@ -61,8 +63,6 @@ func TestUpdateRefusals(t *testing.T) {
 	old := makeImage(t, board)
 	other := board
 	other.part, other.payload = "QEMU x86 i440fx/piix4", 3
-	otherOwner := board
-	otherOwner.payload, otherOwner.owner = 4, map[string][]byte{"glint/owner.asc": []byte("someone else\n")}
 	vendor := make([]byte, chipSize)
 	rand.New(rand.NewSource(9)).Read(vendor)
 	for _, tc := range []struct {
@@ -78,7 +78,6 @@ func TestUpdateRefusals(t *testing.T) {
 		{"image one byte short", old, append(make([]byte, 0), makeImage(t, board)...)[:chipSize-1], false, ErrNotWritten, ""},
 		{"not a coreboot image", old, vendor, false, ErrNotWritten, "not a coreboot image glint can identify"},
 		{"vendor firmware on the chip", vendor, makeImage(t, board), false, ErrNotWritten, "--first-install"},
-		{"owner files differ and nothing carries them", old, makeImage(t, otherOwner), false, ErrOwnerFiles, "glint rom personalize"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			chip := newDummyChip(t, tc.chip)
@@ -286,4 +285,52 @@ func TestBoardOf(t *testing.T) {
 		}
 		break
 	}
+}
+
+// Updates keep the owner's settings: the chip's glint/* files replace the
+// new image's, unless --clean.
+func TestUpdateCarriesOwnerFiles(t *testing.T) {
+	old := makeImage(t, imageSpec{vendor: "V", part: "P", payload: 1, owner: ownerA})
+	publisherDefaults := map[string][]byte{"glint/owner.asc": []byte("the publisher's placeholder\n"), "glint/extra": []byte("x")}
+	next := makeImage(t, imageSpec{vendor: "V", part: "P", payload: 2, owner: publisherDefaults})
+	for _, clean := range []bool{false, true} {
+		chip := newDummyChip(t, old)
+		var log bytes.Buffer
+		res, err := (&Update{Device: chip.dev, Image: next, BackupDir: t.TempDir(), Clean: clean, Log: &log}).Run(ctx(t))
+		if err != nil {
+			t.Fatalf("clean=%v: %v\n%s", clean, err, log.String())
+		}
+		got := chip.contents(t)
+		want := OwnerFiles(old)
+		if clean {
+			want = OwnerFiles(next)
+		}
+		if !sameFiles(OwnerFiles(got), want) {
+			t.Errorf("clean=%v: owner files on the chip %v, want %v", clean, sortedNames(OwnerFiles(got)), sortedNames(want))
+		}
+		// The rest is the new image's.
+		gotPay, _ := BoardOfBytes(got)
+		if gotPay != (Board{Vendor: "V", Part: "P"}) {
+			t.Errorf("board %v", gotPay)
+		}
+		if !clean && (len(res.Carried) != 2 || !strings.Contains(log.String(), "owner files carried from the current firmware: glint/config, glint/owner.asc")) {
+			t.Errorf("carried %v\n%s", res.Carried, log.String())
+		}
+		if !bytes.Equal(payloadOf(t, got), payloadOf(t, next)) {
+			t.Error("the payload on the chip is not the new image's")
+		}
+	}
+}
+
+func payloadOf(t *testing.T, image []byte) []byte {
+	t.Helper()
+	img, err := rom.FromBytes(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := img.File("COREBOOT", "fallback/payload")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Data
 }
