@@ -97,7 +97,7 @@ func writeDescriptor(img []byte) {
 		img[i] = 0xff
 	}
 	le := binary.LittleEndian
-	le.PutUint32(img[0x10:], 0x0FF0A55A) // FLVALSIG
+	le.PutUint32(img[0x10:], 0x0FF0A55A)     // FLVALSIG
 	le.PutUint32(img[0x14:], 0x04<<16|4<<24) // FRBA 0x40, NR 4 (+1)
 	le.PutUint32(img[0x18:], 0)
 	le.PutUint32(img[0x1c:], 0)
