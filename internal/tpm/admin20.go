@@ -11,14 +11,18 @@ import (
 )
 
 // Dictionary-attack defaults ConfigureLockout is meant to be called with
-// (TPM 2.0 Part 1, "Dictionary Attack Protection"). They protect the PIN-guarded disk key: 10 wrong
-// PINs lock the TPM, one try comes back every 10 minutes (so a thief gets
-// ~150 guesses a day at most), and a wrong lockout authorisation blocks the
-// lockout hierarchy for a day.
+// (TPM 2.0 Part 1, "Dictionary Attack Protection"). They protect the
+// PIN-guarded disk key: 10 wrong PINs lock the TPM, one try comes back every
+// 10 minutes of powered time (so a thief gets ~150 guesses a day at most).
+// A wrong lockout authorisation blocks the lockout hierarchy until the next
+// TPM reset (lockoutRecovery 0, Part 1: "a TPM Reset is required"): code
+// after glint gets one guess per boot at a 256-bit value, and the owner,
+// whom such a guess would lock out of the lockout reset for as long as the
+// recovery time, gets it back at the next power-on in glint's menu.
 const (
 	DefaultMaxTries               = 10
 	DefaultRecoverySeconds        = 600
-	DefaultLockoutRecoverySeconds = 86400
+	DefaultLockoutRecoverySeconds = 0
 )
 
 func secondsDuration(s uint32) time.Duration { return time.Duration(s) * time.Second }
@@ -35,20 +39,22 @@ const (
 	pwSessionSz = 9
 )
 
-// passwordCommand builds a command with one handle authorised by an empty
-// password session (TPM_RS_PW; Part 1, "Password Authorizations"),
-// for the few commands go-tpm v0.9.8 lacks.
-func passwordCommand(cc uint32, handle uint32, params []byte) []byte {
-	size := headerSize + 4 + 4 + pwSessionSz + len(params)
+// passwordCommand builds a command with one handle authorised by a
+// password session (TPM_RS_PW; Part 1, "Password Authorizations") carrying
+// auth (empty on a factory-fresh TPM), for the few commands go-tpm v0.9.8
+// lacks.
+func passwordCommand(cc uint32, handle uint32, auth, params []byte) []byte {
+	size := headerSize + 4 + 4 + pwSessionSz + len(auth) + len(params)
 	b := binary.BigEndian.AppendUint16(nil, stSessions)
 	b = binary.BigEndian.AppendUint32(b, uint32(size))
 	b = binary.BigEndian.AppendUint32(b, cc)
 	b = binary.BigEndian.AppendUint32(b, handle)
-	b = binary.BigEndian.AppendUint32(b, pwSessionSz)
+	b = binary.BigEndian.AppendUint32(b, uint32(pwSessionSz+len(auth)))
 	b = binary.BigEndian.AppendUint32(b, rsPW)
 	b = binary.BigEndian.AppendUint16(b, 0) // nonce
 	b = append(b, 0x01)                     // continueSession
-	b = binary.BigEndian.AppendUint16(b, 0) // empty password
+	b = binary.BigEndian.AppendUint16(b, uint16(len(auth)))
+	b = append(b, auth...)
 	return append(b, params...)
 }
 
@@ -64,39 +70,44 @@ func (d *tpm20) sendRaw(name string, cmd []byte) error {
 }
 
 // ConfigureLockout sets the dictionary-attack parameters using the lockout
-// hierarchy (TPM2_DictionaryAttackParameters, Part 3, 25.3), whose
-// authorisation glint leaves empty as on a factory-fresh TPM.
+// hierarchy (TPM2_DictionaryAttackParameters, Part 3, 25.3), authorised by
+// the lockout authorisation this handle was given (UseAuth; empty on a
+// factory-fresh TPM).
 func (d *tpm20) ConfigureLockout(maxTries, recoverySeconds, lockoutRecoverySeconds uint32) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p := binary.BigEndian.AppendUint32(nil, maxTries)
 	p = binary.BigEndian.AppendUint32(p, recoverySeconds)
 	p = binary.BigEndian.AppendUint32(p, lockoutRecoverySeconds)
-	return hierarchyAuth("lockout", d.sendRaw("TPM2_DictionaryAttackParameters", passwordCommand(ccDAParams, rhLockout, p)))
+	return lockoutHierarchy(d.sendRaw("TPM2_DictionaryAttackParameters", passwordCommand(ccDAParams, rhLockout, d.auth.Lockout, p)))
 }
 
 // ResetLockout forgets all failed authorisations
-// (TPM2_DictionaryAttackLockReset, Part 3, 25.2), with the empty lockout
-// authorisation.
+// (TPM2_DictionaryAttackLockReset, Part 3, 25.2), with the lockout
+// authorisation this handle was given (UseAuth).
 func (d *tpm20) ResetLockout() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return hierarchyAuth("lockout", d.sendRaw("TPM2_DictionaryAttackLockReset", passwordCommand(ccDAReset, rhLockout, nil)))
+	return lockoutHierarchy(d.sendRaw("TPM2_DictionaryAttackLockReset", passwordCommand(ccDAReset, rhLockout, d.auth.Lockout, nil)))
 }
 
 // Clear runs TPM2_Clear (Part 3, 24.6): new storage seed, owner NV indices
 // and owner/endorsement/lockout auths removed. It uses the platform
 // hierarchy (empty auth until LockPlatform in this boot) and falls back to
-// the lockout hierarchy, whose auth glint leaves empty.
+// the lockout hierarchy with the lockout authorisation this handle was
+// given (UseAuth). Once glint set a lockout authorisation, code that runs
+// after glint locked the platform cannot clear the TPM.
 func (d *tpm20) Clear() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	errPlatform := d.sendRaw("TPM2_Clear(platform)", passwordCommand(ccClear, rhPlatform, nil))
+	errPlatform := d.sendRaw("TPM2_Clear(platform)", passwordCommand(ccClear, rhPlatform, nil, nil))
 	if errPlatform == nil {
+		d.auth = HierarchyAuth{}
 		return nil
 	}
-	errLockout := d.sendRaw("TPM2_Clear(lockout)", passwordCommand(ccClear, rhLockout, nil))
+	errLockout := lockoutHierarchy(d.sendRaw("TPM2_Clear(lockout)", passwordCommand(ccClear, rhLockout, d.auth.Lockout, nil)))
 	if errLockout == nil {
+		d.auth = HierarchyAuth{} // TPM2_Clear empties the owner and lockout auths
 		return nil
 	}
 	return fmt.Errorf("TPM clear refused by both hierarchies (%v; %v): reboot into glint before the platform is locked, or clear the TPM from the firmware setup", errPlatform, errLockout)

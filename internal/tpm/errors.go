@@ -27,6 +27,14 @@ var (
 	// recovery time passes. errors.As to *LockoutError for the time.
 	ErrLockout = errors.New("the TPM is in dictionary-attack lockout after too many wrong PINs")
 
+	// ErrOwnerAuth: the command needs the TPM owner's (or lockout)
+	// authorisation and was not given the right one (*HierarchyAuthError).
+	ErrOwnerAuth = errors.New("the TPM owner's authorisation is required")
+
+	// ErrNotProvisioned: glint's set-up of this TPM (persistent storage
+	// key, owner authorisations) has not been done.
+	ErrNotProvisioned = errors.New("the TPM is not set up for glint")
+
 	// ErrNoTPM: nothing answers at the given device or socket.
 	ErrNoTPM = errors.New("no TPM found")
 
@@ -230,12 +238,43 @@ func wrap12(command string, err error) error {
 // rcError turns a raw TPM 2.0 response code into the error go-tpm would give.
 func rcError(code uint32) error { return tpm2.TPMRC(code) }
 
-// hierarchyAuth rewords an authorisation failure on a hierarchy glint uses
-// with an empty authorisation (owner, lockout, platform): it is not a wrong
-// PIN, someone set a password on the TPM.
+// hierarchyAuth rewords an authorisation failure on the owner or lockout
+// hierarchy: it is not a wrong PIN, the command needs the TPM owner's
+// authorisation (which glint sets at set-up, derived from the owner key;
+// see owner.go) and this handle was not given the right one.
 func hierarchyAuth(hierarchy string, err error) error {
 	if errors.Is(err, ErrAuthFail) {
-		return fmt.Errorf("the TPM's %s hierarchy has a password set; glint needs it empty (remove it, e.g. tpm2_changeauth -c %s -p OLD, or clear the TPM): %v", hierarchy, hierarchy, err)
+		return &HierarchyAuthError{Hierarchy: hierarchy, Err: err}
 	}
 	return err
 }
+
+// lockoutHierarchy is hierarchyAuth for the TPM 2.0 lockout hierarchy,
+// which, once a wrong lockout authorisation was tried, answers
+// TPM_RC_LOCKOUT until its recovery (a TPM reset with glint's parameters).
+func lockoutHierarchy(err error) error {
+	if errors.Is(err, ErrLockout) {
+		return &HierarchyAuthError{Hierarchy: "lockout", Blocked: true, Err: err}
+	}
+	return hierarchyAuth("lockout", err)
+}
+
+// HierarchyAuthError: a command on the owner or lockout hierarchy was
+// refused for its authorisation.
+type HierarchyAuthError struct {
+	Hierarchy string // "owner" or "lockout"
+	// Blocked: the lockout hierarchy refuses every attempt for now, because
+	// a wrong lockout authorisation was tried since this power-on.
+	Blocked bool
+	Err     error
+}
+
+func (e *HierarchyAuthError) Error() string {
+	if e.Blocked {
+		return fmt.Sprintf("the TPM's lockout authorisation is blocked: a wrong one was tried since the machine was switched on (by glint with a wrong owner key, or by code that ran after glint). Switch the machine off and on and do this in glint's menu before anything else boots: %v", e.Err)
+	}
+	return fmt.Sprintf("the TPM refused the %s authorisation: this needs the TPM owner (glint sets the owner and lockout authorisations at set-up, derived from your owner key; authenticate as the owner in glint's menu). If the TPM was set up by another tool, clear it from glint's menu (TPM reset) or the firmware setup: %v", e.Hierarchy, e.Err)
+}
+
+func (e *HierarchyAuthError) Is(target error) bool { return target == ErrOwnerAuth }
+func (e *HierarchyAuthError) Unwrap() error        { return e.Err }

@@ -46,7 +46,7 @@ func (d *tpm20) NVDefine(space NVSpace) error {
 		return fmt.Errorf("NV index 0x%08x: size %d, want 1..%d", space.Index, size, maxNVSize)
 	}
 	_, err := tpm2.NVDefineSpace{
-		AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+		AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(d.auth.Owner)},
 		PublicInfo: tpm2.New2B(tpm2.TPMSNVPublic{
 			NVIndex:    tpm2.TPMIRHNVIndex(space.Index),
 			NameAlg:    tpm2.TPMAlgSHA256,
@@ -79,7 +79,7 @@ func (d *tpm20) NVUndefine(index uint32) error {
 		return err
 	}
 	_, err = tpm2.NVUndefineSpace{
-		AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+		AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(d.auth.Owner)},
 		NVIndex:    tpm2.NamedHandle{Handle: tpm2.TPMHandle(index), Name: pub.name},
 	}.Execute(d.t)
 	return hierarchyAuth("owner", wrap20(fmt.Sprintf("TPM2_NV_UndefineSpace(0x%08x)", index), err))

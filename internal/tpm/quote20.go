@@ -53,7 +53,7 @@ const maxNonce = 64
 // createAK creates the AK primary; the caller flushes it.
 func (d *tpm20) createAK() (*tpm2.CreatePrimaryResponse, error) {
 	rsp, err := tpm2.CreatePrimary{
-		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(d.auth.Owner)},
 		InPublic:      tpm2.New2B(akTemplate),
 	}.Execute(d.t)
 	if err != nil {

@@ -15,9 +15,11 @@ const maxSecret = 128
 
 // srkTemplate is the TCG standard ECC P-256 storage key (TCG TPM v2.0
 // Provisioning Guidance 1.0, 7.5.1). It is deterministic from the owner
-// seed, so it is recreated on demand instead of being persisted: ECC primary
-// creation takes about a millisecond, and a TPM clear (new seed) makes it,
-// and everything sealed under it, unrecoverable — which is what clear means.
+// seed. At set-up glint persists it at SRKHandle (PrepareOwnership), so
+// sealing and unsealing need no owner authorisation once the owner
+// hierarchy has one; before that it is created on demand (the same key). A
+// TPM clear (new seed) makes it, and everything sealed under it,
+// unrecoverable — which is what clear means.
 var srkTemplate = tpm2.ECCSRKTemplate
 
 // pinAuth derives the object's authValue from a PIN: SHA-256(pin), as Heads
@@ -104,7 +106,7 @@ func pcrPolicyDigest(bank Alg, pcrs []int, values map[int][]byte, pin bool) ([]b
 // createSRK creates the storage primary; the caller must flush it.
 func (d *tpm20) createSRK() (*tpm2.CreatePrimaryResponse, error) {
 	rsp, err := tpm2.CreatePrimary{
-		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
+		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(d.auth.Owner)},
 		InPublic:      tpm2.New2B(srkTemplate),
 	}.Execute(d.t)
 	if err != nil {
@@ -130,15 +132,11 @@ func (d *tpm20) Seal(secret []byte, policy PCRPolicy, pin []byte) ([]byte, error
 	auth := pinAuth(pin)
 	defer wipe(auth)
 
-	srk, err := d.createSRK()
+	srkHandle, srkName, srkPub, release, err := d.srkForUse()
 	if err != nil {
 		return nil, err
 	}
-	defer d.flush(srk.ObjectHandle)
-	srkPub, err := srk.OutPublic.Contents()
-	if err != nil {
-		return nil, fmt.Errorf("seal: storage key public area: %w", err)
-	}
+	defer release()
 
 	template := tpm2.TPMTPublic{
 		Type:    tpm2.TPMAlgKeyedHash,
@@ -163,10 +161,10 @@ func (d *tpm20) Seal(secret []byte, policy PCRPolicy, pin []byte) ([]byte, error
 	// on the command's first parameter, inSensitive (Part 1, "Session-based encryption").
 	rsp, err := tpm2.Create{
 		ParentHandle: tpm2.AuthHandle{
-			Handle: srk.ObjectHandle,
-			Name:   srk.Name,
+			Handle: srkHandle,
+			Name:   srkName,
 			Auth: tpm2.HMAC(tpm2.TPMAlgSHA256, 16,
-				tpm2.Salted(srk.ObjectHandle, *srkPub),
+				tpm2.Salted(srkHandle, *srkPub),
 				tpm2.AESEncryption(128, tpm2.EncryptIn)),
 		},
 		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
@@ -206,17 +204,13 @@ func (d *tpm20) Unseal(blob []byte, pin []byte) ([]byte, error) {
 	auth := pinAuth(pin)
 	defer wipe(auth)
 
-	srk, err := d.createSRK()
+	srkHandle, srkName, srkPub, release, err := d.srkForUse()
 	if err != nil {
 		return nil, err
 	}
-	defer d.flush(srk.ObjectHandle)
-	srkPub, err := srk.OutPublic.Contents()
-	if err != nil {
-		return nil, fmt.Errorf("unseal: storage key public area: %w", err)
-	}
+	defer release()
 	loaded, err := tpm2.Load{
-		ParentHandle: tpm2.AuthHandle{Handle: srk.ObjectHandle, Name: srk.Name, Auth: tpm2.PasswordAuth(nil)},
+		ParentHandle: tpm2.AuthHandle{Handle: srkHandle, Name: srkName, Auth: tpm2.PasswordAuth(nil)},
 		InPrivate:    tpm2.TPM2BPrivate{Buffer: b.Parts[1]},
 		InPublic:     tpm2.BytesAs2B[tpm2.TPMTPublic](b.Parts[0]),
 	}.Execute(d.t)
@@ -234,7 +228,7 @@ func (d *tpm20) Unseal(blob []byte, pin []byte) ([]byte, error) {
 	// The secret comes back encrypted on the bus (EncryptOut), under a
 	// session key only this TPM can derive (salted with the SRK).
 	sess, closeSess, err := tpm2.PolicySession(d.t, tpm2.TPMAlgSHA256, 16,
-		tpm2.Salted(srk.ObjectHandle, *srkPub),
+		tpm2.Salted(srkHandle, *srkPub),
 		tpm2.AESEncryption(128, tpm2.EncryptOut),
 		tpm2.Auth(auth))
 	if err != nil {

@@ -30,9 +30,12 @@
 //
 // The parent is the TCG standard ECC P-256 storage key (SRK template of the
 // TCG Provisioning Guidance) under the owner hierarchy. It is derived from
-// the owner seed, so it is created per call (about 1 ms) and flushed, never
-// persisted: nothing in the TPM's few persistent handles, and a TPM2_Clear
-// (new seed) makes every old blob fail to load with ErrCleared.
+// the owner seed; glint's set-up persists it at SRKHandle (0x81000001) so
+// that sealing needs no owner authorisation once the owner hierarchy has
+// one, and before that it is created per call (about 1 ms) and flushed. A
+// persisted key is used only if it is a genuine primary of the owner
+// hierarchy (checkSRK). A TPM2_Clear (new seed) makes every old blob fail to
+// load with ErrCleared.
 //
 // The sealed object is a keyed-hash data object with fixedTPM|fixedParent,
 // adminWithPolicy and no userWithAuth: only its policy opens it. The policy
@@ -59,8 +62,19 @@
 // TPM_Seal under the SRK with a TPM_PCR_INFO_LONG whose digestAtRelease is
 // the composite of the expected SHA-1 values (any locality), wrapped in the
 // same versioned encoding. A PIN becomes the data authorisation SHA-1(PIN).
-// glint expects the TCG well-known owner and SRK secrets (20 zero bytes,
-// "tpm takeown -z"); swtpmtest manufactures swtpm that way.
+// The SRK secret is the TCG well-known one (20 zero bytes, "tpm takeown
+// -z"); the owner secret is well-known until glint's set-up replaces it
+// (owner.go); swtpmtest manufactures swtpm with both well-known.
+//
+// # Ownership, lockout, clock, identity
+//
+// owner.go: at set-up glint takes the TPM for the owner (owner and lockout
+// authorisations derived from the owner's key, so code that runs after
+// glint cannot undefine the rollback counter, reset the PIN lockout or clear
+// the TPM), reads a TPM-unique Identity without secrets (bound into the
+// signed manifest), reports the dictionary-attack state in words
+// (LockoutStatus.Explain) and reads the TPM's clock (CheckRTC notices an RTC
+// that jumped back since the last boot).
 //
 // # Other verbs
 //
@@ -196,6 +210,29 @@ type TPM interface {
 	ResetLockout() error
 	// Info reports vendor, banks and lockout state.
 	Info() (*Info, error)
+	// LockoutStatus is the dictionary-attack state, to say in words what
+	// is going on and what ends it (LockoutStatus.Explain).
+	LockoutStatus() (*LockoutStatus, error)
+	// ReadClock reads the TPM's clock: TPM 2.0 Clock (powered time, never
+	// goes back; CheckRTC compares it with the RTC across boots), TPM 1.2
+	// ticks since power-on.
+	ReadClock() (*ClockInfo, error)
+
+	// Ownership (owner.go): glint's set-up of the TPM for its owner.
+	//
+	// PrepareOwnership persists the SRK (2.0) or takes ownership and allows
+	// reading the SRK public key (1.2). Idempotent.
+	PrepareOwnership() error
+	// Identity is a TPM-unique value read without secrets
+	// (ErrNotProvisioned before PrepareOwnership).
+	Identity() (*Identity, error)
+	// UseAuth gives this handle the owner/lockout authorisations for the
+	// commands that need them (NVDefine, NVUndefine, ConfigureLockout,
+	// ResetLockout, Clear, CreateAK).
+	UseAuth(a HierarchyAuth)
+	// SetHierarchyAuth changes the owner and lockout authorisations from
+	// the ones this handle holds to next (and keeps next).
+	SetHierarchyAuth(next HierarchyAuth) error
 
 	Close() error
 }

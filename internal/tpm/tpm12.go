@@ -17,13 +17,25 @@ import (
 )
 
 // tpm12 implements TPM for TPM 1.2 (TCG TPM Main Specification 1.2 rev
-// 116). It assumes the well-known owner and SRK secrets (see
-// wellKnownSecret): glint's security does not rest on them — the owner
-// secret only guards administration, and sealed secrets are bound to PCRs
-// (and a PIN) — while a typed owner password is one more thing to lose.
+// 116). The SRK secret is the well-known one (sealed secrets are bound to
+// PCRs and a PIN, not to it). The owner secret is well-known on a TPM glint
+// has not set up, and derived from the owner's key once it has (owner.go,
+// SetHierarchyAuth): then only the owner can define or delete NV space and
+// counters, reset the lockout or clear the TPM by owner authorisation.
 type tpm12 struct {
 	mu sync.Mutex
 	t  Transport
+	// owner is the owner secret given by UseAuth / SetHierarchyAuth; nil
+	// means the well-known secret.
+	owner []byte
+}
+
+// ownerSecret is what owner-authorised commands use.
+func (d *tpm12) ownerSecret() []byte {
+	if len(d.owner) == 0 {
+		return wellKnownSecret
+	}
+	return d.owner
 }
 
 func open12(t Transport) (TPM, error) {
@@ -311,13 +323,13 @@ func nvDataPublic12(index uint32, size int) []byte {
 
 func (d *tpm12) nvDefine(index uint32, size int) error {
 	pub := nvDataPublic12(index, size)
-	s, err := d.osap(etOwner, khOwner, wellKnownSecret)
+	s, err := d.osap(etOwner, khOwner, d.ownerSecret())
 	if err != nil {
 		return err
 	}
 	params := append(pub, s.encAuth(wellKnownSecret)...)
 	_, err = d.authCommand1(fmt.Sprintf("TPM_NV_DefineSpace(0x%08x)", index), ordNVDefineSpace, nil, params, s)
-	return err
+	return ownerAuth12(err)
 }
 
 // Counters on TPM 1.2 are not NV indices: TPM_CreateCounter returns an ID
@@ -333,13 +345,13 @@ func (d *tpm12) NVDefine(space NVSpace) error {
 		if _, err := d.findCounter(space.Index); err == nil {
 			return fmt.Errorf("TPM_CreateCounter: a counter labelled 0x%08x already exists", space.Index)
 		}
-		s, err := d.osap(etOwner, khOwner, wellKnownSecret)
+		s, err := d.osap(etOwner, khOwner, d.ownerSecret())
 		if err != nil {
 			return err
 		}
 		params := append(s.encAuth(wellKnownSecret), u32(space.Index)...)
 		_, err = d.authCommand1("TPM_CreateCounter", ordCreateCounter, nil, params, s)
-		return err
+		return ownerAuth12(err)
 	}
 	if space.Size <= 0 || space.Size > maxNVSize {
 		return fmt.Errorf("NV index 0x%08x: size %d, want 1..%d", space.Index, space.Size, maxNVSize)
@@ -351,12 +363,12 @@ func (d *tpm12) NVUndefine(index uint32) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if id, err := d.findCounter(index); err == nil {
-		s, err := d.oiap(wellKnownSecret)
+		s, err := d.oiap(d.ownerSecret())
 		if err != nil {
 			return err
 		}
 		_, err = d.authCommand1("TPM_ReleaseCounterOwner", ordReleaseCounterOwner, nil, u32(id), s)
-		return err
+		return ownerAuth12(err)
 	}
 	if _, err := d.nvSize(index); err != nil {
 		return err
@@ -401,7 +413,7 @@ func (d *tpm12) NVWrite(index uint32, data []byte) error {
 	if len(data) > size {
 		return fmt.Errorf("NV index 0x%08x holds %d bytes, %d given", index, size, len(data))
 	}
-	s, err := d.oiap(wellKnownSecret)
+	s, err := d.oiap(d.ownerSecret())
 	if err != nil {
 		return err
 	}
@@ -409,7 +421,7 @@ func (d *tpm12) NVWrite(index uint32, data []byte) error {
 	params = append(params, u32(uint32(len(data)))...)
 	params = append(params, data...)
 	_, err = d.authCommand1(fmt.Sprintf("TPM_NV_WriteValue(0x%08x)", index), ordNVWriteValue, nil, params, s)
-	return err
+	return ownerAuth12(err)
 }
 
 // findCounter returns the ID of the counter labelled with index.
@@ -503,7 +515,7 @@ func (d *tpm12) CreateAK() (*AK, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	rw := &rwAdapter{t: d.t}
-	blob, err := legacy.MakeIdentity(rw, wellKnownSecret, wellKnownSecret, wellKnownSecret, nil, nil)
+	blob, err := legacy.MakeIdentity(rw, wellKnownSecret, d.ownerSecret(), wellKnownSecret, nil, nil)
 	if err != nil {
 		return nil, wrap12("TPM_MakeIdentity", err)
 	}
@@ -610,7 +622,7 @@ func (d *tpm12) Clear() error {
 	if err := d.assertPresence(); err != nil {
 		return fmt.Errorf("TPM not cleared: physical presence cannot be asserted (locked in this boot?): %w; reboot into glint or clear the TPM from the firmware setup", err)
 	}
-	s, err := d.oiap(wellKnownSecret)
+	s, err := d.oiap(d.ownerSecret())
 	if err != nil {
 		return err
 	}
@@ -678,11 +690,17 @@ func (d *tpm12) ConfigureLockout(maxTries, recoverySeconds, lockoutRecoverySecon
 func (d *tpm12) ResetLockout() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s, err := d.oiap(wellKnownSecret)
+	s, err := d.oiap(d.ownerSecret())
 	if err != nil {
 		return err
 	}
 	_, err = d.authCommand1("TPM_ResetLockValue", ordResetLockValue, nil, nil, s)
+	if err = ownerAuth12(err); errors.Is(err, ErrOwnerAuth) {
+		// Main Part 3, 5.4: one failed TPM_ResetLockValue sets
+		// disableResetLock until the next TPM_Startup(ST_CLEAR), after
+		// which even the right secret gets TPM_AUTHFAIL.
+		return fmt.Errorf("%w (a TPM 1.2 also refuses the right owner secret here after one wrong lockout reset since it was switched on: switch the machine off and on and reset the lockout in glint's menu before anything else boots)", err)
+	}
 	return err
 }
 

@@ -20,6 +20,9 @@ type tpm20 struct {
 	// reset after TPM2_PCR_Allocate (Part 3, TPM2_PCR_Allocate), and Extend
 	// needs it on every call.
 	activeBanks []Alg
+	// auth is what owner- and lockout-hierarchy commands authorise with
+	// (UseAuth, SetHierarchyAuth); empty on a factory-fresh TPM.
+	auth HierarchyAuth
 }
 
 // pcrCount is the PC Client PCR count (PC Client PTP 1.05, 4.1: 24 PCRs).
