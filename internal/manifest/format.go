@@ -8,13 +8,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/glint-boot/glint/internal/tpm"
 )
 
 // Format limits. The parser checks every one of them before it allocates, so
 // a crafted manifest of a few bytes can never ask for more.
 const (
-	// FormatVersion is the only version this code writes and reads.
-	FormatVersion = 1
+	// FormatVersion is the newest version: 2 adds the machine line, which
+	// binds the manifest to one TPM. Marshal writes 2 for a manifest with
+	// a Machine and 1 otherwise; Parse reads both.
+	FormatVersion = 2
 	// MaxEntries bounds the number of file, dir and link lines.
 	MaxEntries = 100000
 	// MaxPathLen bounds a path or link target (raw bytes, before escaping);
@@ -72,6 +76,10 @@ type Manifest struct {
 	// the value it held when this manifest was signed.
 	CounterIndex uint32
 	Counter      uint64
+	// Machine is the identity of the TPM this manifest was signed for
+	// (tpm.Identity; format version 2). nil: unbound (version 1), valid on
+	// any machine whose counter has the value.
+	Machine *tpm.Identity
 	// Default is the default boot entry id (opaque, from internal/bootcfg);
 	// empty means none.
 	Default string
@@ -114,8 +122,15 @@ func perrorf(line int, field, format string, a ...any) error {
 func (m *Manifest) Marshal() []byte {
 	var b bytes.Buffer
 	b.Grow(64 + len(m.Entries)*120)
-	fmt.Fprintf(&b, "%s %d\n", header, FormatVersion)
+	version := 1
+	if m.Machine != nil {
+		version = 2
+	}
+	fmt.Fprintf(&b, "%s %d\n", header, version)
 	fmt.Fprintf(&b, "counter 0x%08x %d\n", m.CounterIndex, m.Counter)
+	if m.Machine != nil {
+		fmt.Fprintf(&b, "machine %s\n", m.Machine)
+	}
 	if m.Default != "" {
 		b.WriteString("default ")
 		b.WriteString(escape(m.Default))
@@ -160,7 +175,8 @@ func Parse(untrusted []byte) (*Manifest, error) {
 		lineNo++
 		return string(line), true
 	}
-	stage := 0 // 0 header, 1 counter, 2 default/created, 3 entries
+	stage := 0 // 0 header, 1 counter, 2 default/created, 3 entries; 4 machine (version 2)
+	version := 0
 	var prev string
 	for {
 		line, ok := next()
@@ -174,10 +190,13 @@ func Parse(untrusted []byte) (*Manifest, error) {
 		switch stage {
 		case 0:
 			if len(fields) != 2 || fields[0] != header {
-				return nil, perrorf(lineNo, "header", "not a glint manifest (want %q)", header+" 1")
+				return nil, perrorf(lineNo, "header", "not a glint manifest (want %q)", header+" 2")
 			}
-			if fields[1] != strconv.Itoa(FormatVersion) {
-				return nil, perrorf(lineNo, "version", "unsupported format version %q (this glint reads %d; update glint)", fields[1], FormatVersion)
+			switch fields[1] {
+			case "1", "2":
+				version = int(fields[1][0] - '0')
+			default:
+				return nil, perrorf(lineNo, "version", "unsupported format version %q (this glint reads 1 and %d; update glint)", fields[1], FormatVersion)
 			}
 			stage = 1
 			continue
@@ -194,6 +213,20 @@ func Parse(untrusted []byte) (*Manifest, error) {
 				return nil, perrorf(lineNo, "counter value", "%w", err)
 			}
 			m.CounterIndex, m.Counter = idx, v
+			stage = 2
+			if version == 2 {
+				stage = 4
+			}
+			continue
+		case 4:
+			if len(fields) != 2 || fields[0] != "machine" {
+				return nil, perrorf(lineNo, "machine", "want \"machine KIND:HEX\" (format version 2)")
+			}
+			id, err := tpm.ParseIdentity(fields[1])
+			if err != nil {
+				return nil, perrorf(lineNo, "machine", "%w", err)
+			}
+			m.Machine = id
 			stage = 2
 			continue
 		case 2:

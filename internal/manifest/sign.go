@@ -179,6 +179,33 @@ type SignOptions struct {
 	Default string
 	// Now stamps the informational created line; nil means time.Now.
 	Now func() time.Time
+	// Machine binds the manifest to a TPM (format version 2). nil: the
+	// identity of the TPM SignBoot is given, if it has one (an
+	// IdentityReader set up by glint); unbound otherwise.
+	Machine *tpm.Identity
+}
+
+// IdentityReader is the part of a TPM that binds a manifest to it
+// (tpm.TPM has it).
+type IdentityReader interface {
+	Identity() (*tpm.Identity, error)
+}
+
+// machineOf returns the TPM's identity, nil if it has none yet (not set up
+// by glint), or an error if it cannot be read.
+func machineOf(c any) (*tpm.Identity, error) {
+	ir, ok := c.(IdentityReader)
+	if !ok {
+		return nil, nil
+	}
+	id, err := ir.Identity()
+	if errors.Is(err, tpm.ErrNotProvisioned) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read this TPM's identity: %w", err)
+	}
+	return id, nil
 }
 
 // SignBoot is `glint sign`: hash /boot, sign a manifest for the next counter
@@ -219,6 +246,12 @@ func SignBoot(bootDir string, s Signer, c Counter, opts SignOptions) (*Manifest,
 		now = opts.Now
 	}
 	m.Created = now().UTC().Truncate(time.Second)
+	m.Machine = opts.Machine
+	if m.Machine == nil {
+		if m.Machine, err = machineOf(c); err != nil {
+			return nil, err
+		}
+	}
 
 	cur, err := c.CounterRead(m.CounterIndex)
 	if err != nil {

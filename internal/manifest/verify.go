@@ -13,6 +13,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/glint-boot/glint/internal/tpm"
 )
 
 // MaxKeyringSize bounds an owner keyring file.
@@ -89,7 +91,9 @@ type TamperError struct {
 	UnknownKey uint64
 	// Revoked is set when the signature is by an owner key that was
 	// revoked (see revoke.go: every revocation counts, whatever the date).
-	Revoked  *RevokedKeyError
+	Revoked *RevokedKeyError
+	// Foreign: signed for another machine's TPM (format version 2).
+	Foreign  *ForeignMachineError
 	Rollback *RollbackError
 	Changed  []FileChange
 	Added    []Entry // on disk, not in the manifest
@@ -107,6 +111,9 @@ func (e *TamperError) Error() string {
 	if e.BadSignature != nil {
 		parts = append(parts, fmt.Sprintf("the manifest signature is bad (%v): the manifest or its signature was modified", e.BadSignature))
 	}
+	if e.Foreign != nil {
+		parts = append(parts, e.Foreign.Error())
+	}
 	if e.Rollback != nil {
 		parts = append(parts, e.Rollback.Error())
 	}
@@ -123,7 +130,7 @@ func (e *TamperError) Error() string {
 }
 
 func (e *TamperError) empty() bool {
-	return e.BadSignature == nil && e.UnknownKey == 0 && e.Revoked == nil && e.Rollback == nil &&
+	return e.BadSignature == nil && e.UnknownKey == 0 && e.Revoked == nil && e.Foreign == nil && e.Rollback == nil &&
 		len(e.Changed) == 0 && len(e.Added) == 0 && len(e.Removed) == 0
 }
 
@@ -136,6 +143,12 @@ type Result struct {
 	SignedAt time.Time
 	// CounterChecked is false when Verify was given no counter.
 	CounterChecked bool
+	// Unbound: the manifest names no TPM (format version 1, or signed
+	// before this TPM was set up), so it would verify on any machine of
+	// the same owner at the same counter value; sign again to bind it.
+	Unbound bool
+	// MachineChecked: the manifest's machine is this machine's TPM.
+	MachineChecked bool
 	// Kept are the bytes of the files VerifyOptions.Build.Keep selected,
 	// as they were hashed for this verification.
 	Kept map[string][]byte
@@ -144,6 +157,22 @@ type Result struct {
 // VerifyOptions tune VerifyWith.
 type VerifyOptions struct {
 	Build BuildOptions
+	// Machine is this machine's TPM identity; nil: the counter's, if it is
+	// an IdentityReader.
+	Machine *tpm.Identity
+}
+
+// ForeignMachineError: the manifest was signed for another machine's TPM.
+type ForeignMachineError struct {
+	Manifest *tpm.Identity // the TPM it was signed for
+	This     *tpm.Identity // this machine's TPM; nil if it has no identity (not set up, or cleared)
+}
+
+func (e *ForeignMachineError) Error() string {
+	if e.This == nil {
+		return fmt.Sprintf("signed for another machine's TPM: the manifest names TPM %s, and this machine's TPM has no glint identity (it was cleared or replaced since signing, or /boot comes from another machine); do not boot it unless you moved this disk yourself, then sign /boot on this machine", e.Manifest.Short())
+	}
+	return fmt.Sprintf("signed for another machine's TPM: the manifest names TPM %s, this machine's TPM is %s (a /boot copied from another machine of the same owner, or this TPM was cleared or replaced since signing); do not boot it unless you moved this disk yourself, then sign /boot on this machine", e.Manifest.Short(), e.This.Short())
 }
 
 // Verify checks /boot against its signed manifest: the signature against
@@ -167,6 +196,24 @@ func VerifyWith(bootDir string, keyring openpgp.EntityList, counter CounterReade
 	}
 	m := res.Manifest
 	te := &TamperError{}
+	this := opts.Machine
+	_, canAsk := counter.(IdentityReader)
+	if this == nil && canAsk {
+		if this, err = machineOf(counter); err != nil {
+			return res, err
+		}
+	}
+	switch {
+	case m.Machine == nil:
+		res.Unbound = true
+	case this == nil && !canAsk:
+		// No TPM to compare with (a workstation check of a /boot):
+		// MachineChecked stays false.
+	case this == nil || *this != *m.Machine:
+		te.Foreign = &ForeignMachineError{Manifest: m.Machine, This: this}
+	default:
+		res.MachineChecked = true
+	}
 	if counter != nil {
 		v, err := counter.CounterRead(m.CounterIndex)
 		if err != nil {
