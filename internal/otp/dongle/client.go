@@ -191,36 +191,84 @@ func (c *Client) Info() (Info, error) {
 	return info, nil
 }
 
+// AdminTries returns how many admin PIN tries the card has left, and
+// ErrPINLocked when none: call it before asking the owner for the PIN, so
+// "no PIN tries left" is said before anyone types one.
+func (c *Client) AdminTries() (int, error) {
+	r, err := c.transact(cmdGetAdminRetryCount, nil)
+	if err != nil {
+		return 0, err
+	}
+	if r.Payload[0] == 0 {
+		return 0, ErrPINLocked
+	}
+	return int(r.Payload[0]), nil
+}
+
+// AdminSession is a successful admin login (FIRST_AUTHENTICATE): the
+// dongle accepts slot writes with its temporary password until it is
+// unplugged. Login checks the PIN before anything is written, so a caller
+// can check it, then program the dongle, and only then replace the secret
+// it keeps elsewhere (glint otp seal --hotp): a mistyped PIN changes
+// nothing anywhere.
+type AdminSession struct {
+	c    *Client
+	temp [tempPasswordLen]byte
+}
+
+// Close forgets the temporary password.
+func (s *AdminSession) Close() { wipe(s.temp[:]) }
+
+// Login authenticates with the admin PIN. It checks the tries left first
+// and refuses to try when none are (ErrPINLocked); a wrong PIN is a
+// *WrongPINError with the tries left.
+func (c *Client) Login(adminPIN []byte) (*AdminSession, error) {
+	if len(adminPIN) == 0 || len(adminPIN) > pinFieldLen || bytes.IndexByte(adminPIN, 0) >= 0 {
+		return nil, fmt.Errorf("the admin PIN must be 1 to %d characters without NUL", pinFieldLen)
+	}
+	if _, err := c.AdminTries(); err != nil {
+		return nil, err
+	}
+	s := &AdminSession{c: c}
+	if err := c.login(adminPIN, &s.temp); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // Program writes secret into the HOTP slot with its counter set to counter
 // (the next counter glint will use), after authenticating with the admin
-// PIN. It checks the admin retries first and refuses to try when none are
-// left. The dongle forgets any earlier secret in the slot.
-func (c *Client) Program(adminPIN, secret []byte, counter uint64) (err error) {
-	if len(adminPIN) == 0 || len(adminPIN) > pinFieldLen || bytes.IndexByte(adminPIN, 0) >= 0 {
-		return fmt.Errorf("the admin PIN must be 1 to %d characters without NUL", pinFieldLen)
+// PIN (Login, then AdminSession.Program). The dongle forgets any earlier
+// secret in the slot.
+func (c *Client) Program(adminPIN, secret []byte, counter uint64) error {
+	if err := c.checkProgram(secret); err != nil {
+		return err
 	}
-	if len(secret) == 0 || len(secret) > MaxSecretLen {
-		return fmt.Errorf("HOTP secret is %d bytes; the dongle's slot holds 1 to %d", len(secret), MaxSecretLen)
-	}
-	digits := orDefault(c.Digits, 6)
-	if digits != 6 && digits != 8 {
-		return fmt.Errorf("the dongle computes 6- or 8-digit codes, not %d", digits)
-	}
-
-	r, err := c.transact(cmdGetAdminRetryCount, nil)
+	s, err := c.Login(adminPIN)
 	if err != nil {
 		return err
 	}
-	if r.Payload[0] == 0 {
-		return ErrPINLocked
-	}
+	defer s.Close()
+	return s.Program(secret, counter)
+}
 
+func (c *Client) checkProgram(secret []byte) error {
+	if len(secret) == 0 || len(secret) > MaxSecretLen {
+		return fmt.Errorf("HOTP secret is %d bytes; the dongle's slot holds 1 to %d", len(secret), MaxSecretLen)
+	}
+	if digits := orDefault(c.Digits, 6); digits != 6 && digits != 8 {
+		return fmt.Errorf("the dongle computes 6- or 8-digit codes, not %d", digits)
+	}
+	return nil
+}
+
+// login runs FIRST_AUTHENTICATE with a fresh random temporary password.
+func (c *Client) login(adminPIN []byte, temp *[tempPasswordLen]byte) error {
 	// A fresh random temporary password: the firmware keeps it as proof
 	// of the admin login for the following commands. The reference tool
 	// sends zeros (device_clear_buffers wipes it), which any other program
 	// on the machine could replay until the dongle is unplugged.
-	var temp [tempPasswordLen]byte
-	defer wipe(temp[:])
 	rnd := c.Rand
 	if rnd == nil {
 		rnd = rand.Reader
@@ -233,7 +281,8 @@ func (c *Client) Program(adminPIN, secret []byte, counter uint64) (err error) {
 	defer wipe(auth[:])
 	copy(auth[:pinFieldLen], adminPIN)
 	copy(auth[pinFieldLen:], temp[:])
-	if r, err = c.transact(cmdFirstAuthenticate, auth[:]); err != nil {
+	r, err := c.transact(cmdFirstAuthenticate, auth[:])
+	if err != nil {
 		return err
 	}
 	wipe(r.Payload[:])
@@ -251,6 +300,17 @@ func (c *Client) Program(adminPIN, secret []byte, counter uint64) (err error) {
 	default:
 		return &StatusError{Command: cmdFirstAuthenticate.String(), Status: r.Status}
 	}
+	return nil
+}
+
+// Program writes secret and counter into the HOTP slot with this login.
+func (s *AdminSession) Program(secret []byte, counter uint64) error {
+	c, temp := s.c, s.temp
+	defer wipe(temp[:])
+	if err := c.checkProgram(secret); err != nil {
+		return err
+	}
+	digits := orDefault(c.Digits, 6)
 
 	// SEND_OTP_DATA: temporary password, type, id, 30 data bytes. 'S'
 	// chunks land at id*30 in the slot's 40-byte secret; the firmware
@@ -293,7 +353,8 @@ func (c *Client) Program(adminPIN, secret []byte, counter uint64) (err error) {
 	if digits == 8 {
 		w[tempPasswordLen+9] = configUse8Digits
 	}
-	if r, err = c.transact(cmdWriteToSlot, w[:]); err != nil {
+	r, err := c.transact(cmdWriteToSlot, w[:])
+	if err != nil {
 		return err
 	}
 	if r.Status != StatusOK {
@@ -306,8 +367,33 @@ func (c *Client) Program(adminPIN, secret []byte, counter uint64) (err error) {
 type Verification struct {
 	Valid bool
 	// Offset is how far ahead of its own counter the dongle found the
-	// code (0..9) when Valid; pass it to otp.CheckVerifyOffset.
+	// code (0..9) when Valid: that many codes were computed since the
+	// dongle's last good check and never shown to it (someone else used
+	// the secret, or boots ran without the dongle). Pass it to
+	// otp.CheckVerifyOffset.
 	Offset int
+	// OffsetKnown: the protocol tells the offset. The Nitrokey Pro,
+	// Storage and Librem Key do (VERIFY_OTP_CODE payload byte 1). The
+	// Nitrokey 3's Secrets App answers VerifyCode with pass or fail only
+	// (trussed-secrets-app verify_code: 9000 or 6300), so on it skipped
+	// codes cannot be counted, only the verdict shown.
+	OffsetKnown bool
+}
+
+// String is the verdict in words, as the boot screen shows it: a plain
+// "VALID" only when the dongle saw every code glint computed.
+func (v Verification) String() string {
+	switch {
+	case !v.Valid:
+		return "INVALID: the dongle's LED is red"
+	case !v.OffsetKnown:
+		return "VALID: the dongle's LED is green (this dongle cannot tell whether codes were skipped)"
+	case v.Offset == 1:
+		return "VALID, but 1 code was skipped since the dongle's last check: a code was computed that the dongle never saw"
+	case v.Offset > 1:
+		return fmt.Sprintf("VALID, but %d codes were skipped since the dongle's last check: codes were computed that the dongle never saw", v.Offset)
+	}
+	return "VALID: the dongle's LED is green"
 }
 
 // Verify asks the dongle to check an HOTP code. The dongle looks at its
@@ -330,9 +416,9 @@ func (c *Client) Verify(code uint32) (Verification, error) {
 	valid, off := r.Payload[0], r.Payload[1]
 	switch {
 	case valid == 1 && off < LookAhead:
-		return Verification{Valid: true, Offset: int(off)}, nil
+		return Verification{Valid: true, Offset: int(off), OffsetKnown: true}, nil
 	case valid == 0:
-		return Verification{}, nil
+		return Verification{OffsetKnown: true}, nil
 	}
 	return Verification{}, fmt.Errorf("dongle VERIFY_OTP_CODE: answer makes no sense (valid=%d, offset=%d)", valid, off)
 }
@@ -343,6 +429,9 @@ func Program(dev Device, adminPIN, secret []byte, counter uint64) error {
 }
 
 // Verify asks dev to check an HOTP code (see Client.Verify).
+//
+// It drops the look-ahead offset, so skipped codes would show as a plain
+// "valid": the boot screen uses Client.Verify and Verification.String.
 func Verify(dev Device, code uint32) (ok bool, err error) {
 	v, err := (&Client{Dev: dev}).Verify(code)
 	return v.Valid, err

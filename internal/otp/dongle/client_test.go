@@ -243,3 +243,89 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestSkippedCodesSaid: codes computed but never shown to the dongle
+// (someone else used the secret) are accepted by its look-ahead; the
+// verdict says how many instead of a plain VALID.
+func TestSkippedCodesSaid(t *testing.T) {
+	sim := dongletest.New()
+	c, _ := newClient(sim)
+	if err := c.Program([]byte("12345678"), rfcSecret, 0); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Verify(code(t, 0))
+	if err != nil || v.String() != "VALID: the dongle's LED is green" {
+		t.Fatalf("in step: %v, %v", v, err)
+	}
+	// Codes for counters 1, 2, 3 were computed elsewhere; 4 reaches the dongle.
+	v, err = c.Verify(code(t, 4))
+	if err != nil || !v.Valid || !v.OffsetKnown || v.Offset != 3 {
+		t.Fatalf("look-ahead: %+v, %v", v, err)
+	}
+	if s := v.String(); !strings.Contains(s, "VALID, but 3 codes were skipped") {
+		t.Fatalf("verdict %q", s)
+	}
+	if err := otp.CheckVerifyOffset(v.Offset); err == nil || !strings.Contains(err.Error(), "3 HOTP code(s)") {
+		t.Fatalf("CheckVerifyOffset: %v", err)
+	}
+	if s := (dongle.Verification{Valid: true}).String(); !strings.Contains(s, "cannot tell whether codes were skipped") {
+		t.Fatalf("a dongle that cannot tell the offset: %q", s)
+	}
+	if v, _ := c.Verify(code(t, 3)); v.Valid || v.String() != "INVALID: the dongle's LED is red" {
+		t.Fatalf("old code: %v", v)
+	}
+}
+
+// TestLoginBeforeProgramming: the PIN is checked before anything is
+// written, so glint can check it, program the dongle, and only then commit
+// a new secret; a wrong PIN leaves the slot as it was.
+func TestLoginBeforeProgramming(t *testing.T) {
+	sim := dongletest.New()
+	c, _ := newClient(sim)
+	if err := c.Program([]byte("12345678"), rfcSecret, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login([]byte("wrong")); !errors.Is(err, dongle.ErrWrongPIN) {
+		t.Fatalf("wrong PIN: %v", err)
+	}
+	if n, _ := sim.SlotCounter(); n != 7 || !bytes.Equal(sim.SlotSecret()[:20], rfcSecret) {
+		t.Fatal("a wrong PIN changed the slot")
+	}
+	if tries, err := c.AdminTries(); err != nil || tries != 2 {
+		t.Fatalf("tries after one wrong PIN: %d, %v", tries, err)
+	}
+	s, err := c.Login([]byte("12345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other := bytes.Repeat([]byte{0x42}, 20)
+	if err := s.Program(other, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sim.SlotSecret()[:20], other) {
+		t.Fatal("the session did not program the slot")
+	}
+	if tries, _ := c.AdminTries(); tries != 3 {
+		t.Fatalf("a good login should restore the tries: %d", tries)
+	}
+}
+
+// TestNoTriesLeftSaidBeforeAsking: with the card's admin PIN locked,
+// AdminTries says so, and nothing would burn or be asked.
+func TestNoTriesLeftSaidBeforeAsking(t *testing.T) {
+	sim := dongletest.New()
+	sim.AdminRetries = 0
+	c, _ := newClient(sim)
+	if _, err := c.AdminTries(); !errors.Is(err, dongle.ErrPINLocked) || !strings.Contains(err.Error(), "0 tries left") {
+		t.Fatalf("AdminTries: %v", err)
+	}
+	if _, err := c.Login([]byte("12345678")); !errors.Is(err, dongle.ErrPINLocked) {
+		t.Fatalf("Login: %v", err)
+	}
+	for _, cmd := range sim.Requests() {
+		if cmd == 0x07 {
+			t.Fatal("FIRST_AUTHENTICATE sent with no tries left")
+		}
+	}
+}

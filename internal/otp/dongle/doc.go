@@ -24,9 +24,10 @@
 //	dev, found, err := dongle.Open(os.DirFS("/sys"), "/dev")
 //	defer dev.Close()
 //	c := &dongle.Client{Dev: dev}
-//	info, err := c.Info()  // show info.AdminRetries before asking for the PIN
-//	err = c.Program(adminPIN, secret, nextCounter)  // glint otp seal --hotp
-//	v, err := c.Verify(code)                        // at boot
+//	tries, err := c.AdminTries()   // ErrPINLocked: say "no PIN tries left" before asking
+//	s, err := c.Login(adminPIN)    // the PIN is checked, nothing written yet
+//	err = s.Program(secret, nextCounter)  // then commit the new secret elsewhere
+//	v, err := c.Verify(code)       // at boot; v.String() says how many codes were skipped
 //
 // Program authenticates with the admin PIN, which on these dongles is the
 // OpenPGP card's admin PIN (PW3): every wrong try costs one of the card's
@@ -37,7 +38,11 @@
 // glint works with either, and commits with WRITE_TO_SLOT.
 //
 // Verify reports the look-ahead offset (0..9) at which the dongle found the
-// code; pass it to otp.CheckVerifyOffset.
+// code: codes glint computed that the dongle never saw (someone else used
+// the secret, or boots without the dongle). Verification.String says so
+// instead of a plain "VALID"; pass the offset to otp.CheckVerifyOffset for
+// the explanation. The Nitrokey 3's Secrets App tells only pass or fail, so
+// there the number of skipped codes cannot be known (OffsetKnown false).
 //
 // Errors say what to do: *WrongPINError ("wrong admin PIN: 2 tries left on
 // the card"), ErrPINLocked, ErrNotProgrammed ("run glint otp seal --hotp"),
