@@ -184,13 +184,13 @@ func printInspection(w io.Writer, r *rom.Inspection) {
 	if d := r.Descriptor; d != nil {
 		lock := "LOCKED: internal flashing can write only " + strings.Join(d.HostWritable, ", ")
 		if !d.Locked {
-			lock = "NOT locked: software on the CPU may rewrite it (host may write " + strings.Join(d.HostWritable, ", ") + ")"
+			lock = "NOT locked: it lets software on the CPU rewrite it (the host may write " + strings.Join(d.HostWritable, ", ") + ")"
 		}
 		p("\nIntel flash descriptor: IFD v%d, %s, %s flash\n  descriptor %s\n", d.Version, d.Chipset, kib(d.FlashSize), lock)
 		p("  %-18s %-23s %10s\n", "REGION", "RANGE", "SIZE")
 		for _, reg := range d.Regions {
 			if !reg.Used {
-				p("  %-18s %-23s %10s\n", reg.Name, "unused", "")
+				p("  %-18s unused\n", reg.Name)
 				continue
 			}
 			p("  %-18s 0x%08x-0x%08x %10s\n", reg.Name, reg.Base, reg.Limit, kib(reg.Size))

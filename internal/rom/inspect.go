@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/glint-boot/glint/internal/ownerconfig"
@@ -180,7 +181,7 @@ func Inspect(img *Image, now time.Time) *Inspection {
 		}
 		if img.FMAP != nil {
 			for _, p := range CheckFMAPAgainstDescriptor(img.FMAP, d) {
-				problem("coreboot's flash map does not match the descriptor: %s", p)
+				problem("coreboot's flash map does not match the descriptor: %s (coreboot must be built for the descriptor's layout: a maximized descriptor needs a maximized coreboot)", p)
 			}
 		}
 		me := AnalyzeME(img.Data, d)
@@ -267,7 +268,11 @@ func Inspect(img *Image, now time.Time) *Inspection {
 		}
 	}
 	if cfg, ok := owner["config"]; ok {
-		r.Owner.Config = cName(cfg[:min(len(cfg), 4096)])
+		lines := strings.Split(string(cfg[:min(len(cfg), 4096)]), "\n")
+		for i, l := range lines {
+			lines[i] = cName([]byte(l)) // no terminal control from a crafted file
+		}
+		r.Owner.Config = strings.Join(lines, "\n")
 		if _, err := ownerconfig.Parse(cfg); err != nil {
 			r.Owner.ConfigError = err.Error()
 			problem("owner configuration: %v", err)

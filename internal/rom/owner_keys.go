@@ -102,14 +102,14 @@ func describeKey(e *openpgp.Entity, now time.Time) OwnerKey {
 	case sig == nil:
 		k.Problem = "no valid self-signature"
 	case pk.KeyExpired(sig, now) || sig.SigExpired(now):
-		k.Problem = "expired on " + k.Expires.UTC().Format("2006-01-02") + " (extend it: gpg --quick-set-expire)"
+		k.Problem = "expired on " + k.Expires.UTC().Format("2006-01-02") + " (extend it with gpg --quick-set-expire " + k.Fingerprint + " 2y, then export it again)"
 	}
 	if k.Problem != "" {
 		return k
 	}
 	sk, ok := e.SigningKey(now)
 	if !ok || len(sk.Revocations) > 0 {
-		k.Problem = "no signing key that is valid now (a signing subkey that is expired or revoked, or a key made only to encrypt): add a signing subkey (gpg --quick-add-key FPR ed25519 sign)"
+		k.Problem = "no signing key that is valid now (its signing subkey expired or was revoked, or the key only certifies and encrypts): add one with gpg --quick-add-key " + k.Fingerprint + " ed25519 sign, then export it again"
 		return k
 	}
 	k.SigningKey = fmt.Sprintf("%016X", sk.PublicKey.KeyId)

@@ -3,6 +3,7 @@ package rom
 import (
 	"bytes"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -326,4 +327,56 @@ func synthFlash(t testing.TB, s synthSpec, me []byte) string {
 func runToolErr(bin string, args ...string) (string, error) {
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	return string(out), err
+}
+
+var synthOut = flag.String("synth-out", "", "write the synthetic ThinkPad-like flash images to this directory (docs/firmware-image.md)")
+
+// TestWriteSynthImages writes the synthetic full-chip images the docs
+// show: go test ./internal/rom -run TestWriteSynthImages -synth-out DIR.
+// x230-stock.rom: IFD v1 as an Ivy Bridge ThinkPad ships (GbE, 5 MiB ME 8
+// with all partitions, BIOS region on top, descriptor permissions as
+// shipped); x230-maximized.rom: the same after me_cleaner -S -t -D and a
+// grown BIOS region (glint's Relayout). The BIOS regions hold an empty
+// coreboot CBFS with build_info and config naming the board; they are no
+// firmware that boots.
+func TestWriteSynthImages(t *testing.T) {
+	if *synthOut == "" {
+		t.Skip("pass -synth-out DIR to write the images")
+	}
+	s := x230Spec(12 << 20)
+	meSize := int(s.regions[RegionME].Size())
+	stock := synthME(meSize, stockME8, false, [4]uint16{8, 1, 30, 1350})
+	raw, err := os.ReadFile(synthFlash(t, s, stock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := FromBytes(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{
+		"build_info": "COREBOOT_VERSION: 4.15\nMAINBOARD_VENDOR: LENOVO\nMAINBOARD_PART_NUMBER: ThinkPad X230\n",
+		"config":     "CONFIG_VENDOR_LENOVO=y\nCONFIG_BOARD_LENOVO_X230=y\nCONFIG_COREBOOT_ROMSIZE_KB_12288=y\nCONFIG_TPM1=y\nCONFIG_TPM_MEASURED_BOOT=y\n",
+	} {
+		if img, err = img.AddFile("COREBOOT", name, []byte(data), AddOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(*synthOut, "x230-stock.rom"), img.Data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := bytes.Clone(img.Data)
+	ftprEnd := neuterME(b[0x3000:0x3000+meSize], false)
+	meEnd := (ftprEnd/0x1000+1)*0x1000 + 4*0x1000
+	b, err = SetMEDisable(b, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = Relayout(b, map[RegionID]RegionSpan{RegionME: {0x3000, 0x3000 + meEnd - 1}, RegionBIOS: {0x3000 + meEnd, 12<<20 - 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*synthOut, "x230-maximized.rom"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
