@@ -251,15 +251,15 @@ func Inspect(img *Image, now time.Time) *Inspection {
 	}
 
 	r.Owner = &OwnerReport{}
-	owner, err := cbfsOwnerFiles(img)
+	owner, err := OwnerFiles(img)
 	if err != nil {
 		problem("owner files: %v", err)
 	}
 	for n := range owner {
-		r.Owner.Files = append(r.Owner.Files, ownerPrefix+n)
+		r.Owner.Files = append(r.Owner.Files, OwnerFilePrefix+n)
 	}
 	sort.Strings(r.Owner.Files)
-	if keys, ok := owner["owner.asc"]; ok {
+	if keys, ok := owner[OwnerKeyFile]; ok {
 		k, err := CheckOwnerKeys(keys, now)
 		r.Owner.Keys = k
 		if err != nil {
@@ -267,7 +267,7 @@ func Inspect(img *Image, now time.Time) *Inspection {
 			problem("owner keys: %v", err)
 		}
 	}
-	if cfg, ok := owner["config"]; ok {
+	if cfg, ok := owner[OwnerConfigFile]; ok {
 		lines := strings.Split(string(cfg[:min(len(cfg), 4096)]), "\n")
 		for i, l := range lines {
 			lines[i] = cName([]byte(l)) // no terminal control from a crafted file

@@ -174,7 +174,7 @@ func TestPersonalize(t *testing.T) {
 				}
 			}
 			// and the boot flow's view of the owner files
-			files, err := cbfsOwnerFiles(out)
+			files, err := OwnerFiles(out)
 			if err != nil || !bytes.Equal(files["owner.asc"], keys) || !bytes.Equal(files["config"], config) || len(files) != 2 {
 				t.Fatalf("%v %v", files, err)
 			}
@@ -184,7 +184,7 @@ func TestPersonalize(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			files2, _ := cbfsOwnerFiles(out2)
+			files2, _ := OwnerFiles(out2)
 			if !bytes.Equal(files2["owner.asc"], keys2) || !bytes.Equal(files2["config"], config) {
 				t.Fatalf("%q", files2)
 			}

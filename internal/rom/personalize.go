@@ -16,8 +16,8 @@ import (
 
 // Owner file names in CBFS.
 const (
-	OwnerKeyCBFSName    = ownerPrefix + "owner.asc"
-	OwnerConfigCBFSName = ownerPrefix + "config"
+	OwnerKeyCBFSName    = OwnerFilePrefix + OwnerKeyFile
+	OwnerConfigCBFSName = OwnerFilePrefix + OwnerConfigFile
 )
 
 // Personalization is what goes into an image.

@@ -53,59 +53,6 @@ import (
 // module that fails to load is not measured; the prediction assumes all
 // load.
 
-// Measurement is one extension glint makes: the hash of Data, in each
-// bank, extended into PCR. (pcr.Measurement once the refactor of issue 16
-// lands; the same shape.)
-type Measurement struct {
-	PCR         int
-	Description string
-	Data        []byte
-}
-
-// ownerFileMeasurements is what glint's boot flow extends for the owner
-// files (internal/boot, Flow.MeasureOwnerFiles): for each file in name
-// order its name, then its content, into PCR 7.
-func ownerFileMeasurements(files map[string][]byte) []Measurement {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var out []Measurement
-	for _, n := range names {
-		out = append(out,
-			Measurement{PCR: pcr.Config, Description: "owner file name " + n, Data: []byte(n)},
-			Measurement{PCR: pcr.Config, Description: "owner file " + n, Data: files[n]})
-	}
-	return out
-}
-
-// ownerPrefix is where the owner's files sit in CBFS (glint/owner.asc,
-// glint/config).
-const ownerPrefix = "glint/"
-
-// cbfsOwnerFiles is what the boot flow reads as the owner's files: CBFS
-// glint/* in COREBOOT, decompressed, named without the prefix.
-func cbfsOwnerFiles(img *Image) (map[string][]byte, error) {
-	files, err := img.CBFS("COREBOOT")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]byte{}
-	for i := range files {
-		f := &files[i]
-		if f.Empty() || !strings.HasPrefix(f.Name, ownerPrefix) {
-			continue
-		}
-		data, err := f.Contents()
-		if err != nil {
-			return nil, fmt.Errorf("CBFS %s: %w", f.Name, err)
-		}
-		out[strings.TrimPrefix(f.Name, ownerPrefix)] = data
-	}
-	return out, nil
-}
-
 // payloadOwnerFileCap is what the boot flow reads of each /etc/glint file
 // (internal/boot payloadOwnerFiles).
 const payloadOwnerFileCap = 1 << 20
@@ -125,7 +72,7 @@ func payloadOwnerFiles(initramfs map[string][]byte) map[string][]byte {
 // moduleMeasurements is what glint's /init extends into PCR 5: each module
 // of /lib/modules/load-order (paths relative to /lib/modules; blank lines,
 // comments and paths with ".." skipped) that exists, in order.
-func moduleMeasurements(initramfs map[string][]byte) (ms []Measurement, missing []string) {
+func moduleMeasurements(initramfs map[string][]byte) (ms []pcr.Measurement, missing []string) {
 	order, ok := initramfs["lib/modules/load-order"]
 	if !ok {
 		return nil, nil
@@ -140,7 +87,7 @@ func moduleMeasurements(initramfs map[string][]byte) (ms []Measurement, missing 
 			missing = append(missing, rel)
 			continue
 		}
-		ms = append(ms, Measurement{PCR: pcr.Modules, Description: "kernel module " + path.Base(rel), Data: data})
+		ms = append(ms, pcr.Measurement{PCR: pcr.Modules, Description: "kernel module " + path.Base(rel), Data: data})
 	}
 	return ms, missing
 }
@@ -230,7 +177,7 @@ func Predict(img *Image, opt PredictOptions) (*Prediction, error) {
 	}
 
 	// glint's measurements from what the image carries.
-	var glint []Measurement
+	var glint []pcr.Measurement
 	_, initramfs, perr := img.PayloadFiles()
 	if perr != nil {
 		p.Notes = append(p.Notes, fmt.Sprintf("the payload's initramfs could not be read (%v): PCR 5 and the /etc/glint fallback are predicted empty", perr))
@@ -241,11 +188,11 @@ func Predict(img *Image, opt PredictOptions) (*Prediction, error) {
 		p.Notes = append(p.Notes, fmt.Sprintf("load-order names %d modules the initramfs lacks (%s): glint skips them", len(missing), strings.Join(missing, ", ")))
 	}
 	glint = append(glint, mods...)
-	owner, err := cbfsOwnerFiles(img)
+	owner, err := OwnerFiles(img)
 	if err != nil {
 		return nil, fmt.Errorf("rom: owner files: %w", err)
 	}
-	p.OwnerFilesSource = "CBFS " + ownerPrefix + "*"
+	p.OwnerFilesSource = "CBFS " + OwnerFilePrefix + "*"
 	if len(owner) == 0 {
 		owner = payloadOwnerFiles(initramfs)
 		p.OwnerFilesSource = "payload /etc/glint"
@@ -254,11 +201,11 @@ func Predict(img *Image, opt PredictOptions) (*Prediction, error) {
 		p.OwnerFiles = append(p.OwnerFiles, n)
 	}
 	sort.Strings(p.OwnerFiles)
-	glint = append(glint, ownerFileMeasurements(owner)...)
+	glint = append(glint, pcr.OwnerFiles(owner)...)
 	for _, m := range glint {
 		d := map[tpm.Alg][]byte{}
 		for _, b := range p.Banks {
-			d[b] = pcr.Measure(b, m.Data)
+			d[b] = m.Digest(b)
 		}
 		log.Events = append(log.Events, eventlog.Event{Index: len(log.Events), PCR: m.PCR, Type: eventlog.EvIPL, Digests: d, Description: m.Description})
 	}
