@@ -93,7 +93,7 @@ func runFlash(e *env, args []string) error {
 	}
 	if flash.IsBundle(data) {
 		if u.Bundle, err = flash.ParseBundle(data); err != nil {
-			return fmt.Errorf("flash refused, the chip was not touched: %s: %w", path, err)
+			return fmt.Errorf("%w: %s: %w", flash.ErrNotWritten, path, err)
 		}
 		if *pubKey != "" {
 			if u.PublisherKeys, err = readKeyFile(*pubKey); err != nil {
@@ -110,18 +110,16 @@ func runFlash(e *env, args []string) error {
 	defer stop()
 	res, err := u.Run(ctx)
 	if err != nil {
-		if flash.IsNotWritten(err) {
-			return fmt.Errorf("flash refused, the chip was not touched: %w", err)
-		}
 		return err
 	}
 	switch {
 	case f.dryRun:
 		fmt.Fprintln(e.stdout, "dry run finished: every check passed; nothing was written.")
-	case !res.Written:
+	case !res.Wrote:
 		fmt.Fprintln(e.stdout, "nothing to do: the chip already holds this image.")
 	default:
 		fmt.Fprintf(e.stdout, "done: the new firmware is on the chip. Keep the backup %s until the machine has booted it.\n", res.Backup.Path)
+		fmt.Fprintf(e.stdout, "To check the chip later: glint flash verify --programmer %s %s\n", f.programmer, res.Written.Path)
 	}
 	return nil
 }

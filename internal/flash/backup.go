@@ -48,6 +48,17 @@ var ErrBackup = errors.New("backup")
 // KeepBackup stores data in dir under a new name and returns it once it
 // reads back with the right hash.
 func KeepBackup(dir, chipName string, data []byte, now time.Time) (*Backup, error) {
+	return keepImage(dir, "glint-backup-", chipName, data, now)
+}
+
+// KeepWritten keeps the exact image an update writes (the new firmware
+// with the owner's files carried into it), the same way as a backup, so
+// that `glint flash verify` can compare the chip with it later.
+func KeepWritten(dir, chipName string, data []byte, now time.Time) (*Backup, error) {
+	return keepImage(dir, "glint-written-", chipName, data, now)
+}
+
+func keepImage(dir, prefix, chipName string, data []byte, now time.Time) (*Backup, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: refusing to keep an empty image", ErrBackup)
 	}
@@ -55,7 +66,7 @@ func KeepBackup(dir, chipName string, data []byte, now time.Time) (*Backup, erro
 		return nil, fmt.Errorf("%w: %v", ErrBackup, err)
 	}
 	sum := sha256.Sum256(data)
-	stem := "glint-backup-" + now.UTC().Format("20060102T150405Z")
+	stem := prefix + now.UTC().Format("20060102T150405Z")
 	if c := safeName(chipName); c != "" {
 		stem += "-" + c
 	}

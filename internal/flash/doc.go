@@ -26,9 +26,11 @@
 //  9. flashrom writes (and verifies what it wrote);
 //  10. glint reads the chip back and compares it with the image itself.
 //
-// A failure before step 9 is an error wrapping ErrNotWritten: nothing was
-// written. A failure during or after it names the kept backup and the
-// restore command (Restore checks the backup's hash before writing it).
+// The image written (with the owner files) is kept beside the backup, for
+// glint flash verify. A failure before step 9 is an error wrapping
+// ErrNotWritten: nothing was written. A failure during or after it names
+// the kept backup and the restore command (Restore checks the backup's
+// hash before writing it).
 // VerifyChip finds a partial image after an interrupted write.
 //
 // flashrom runs as a subprocess; its output is untrusted text parsed with

@@ -50,7 +50,7 @@ var (
 	// ErrOwnerFiles: the owner's files cannot be carried into the image.
 	ErrOwnerFiles = errors.New("owner files")
 	// ErrNotWritten marks an update refused before the chip was touched.
-	ErrNotWritten = errors.New("nothing was written to the chip")
+	ErrNotWritten = errors.New("refused, nothing was written to the chip")
 )
 
 // Update is one firmware update: every check first, the backup kept, then
@@ -98,12 +98,13 @@ type Update struct {
 type Result struct {
 	Chip    *Chip
 	Backup  *Backup // nil in a dry run
+	Written *Backup // the image written, kept beside the backup (nil in a dry run)
 	Board   Board
 	Region  Region
 	Span    Span // the bytes written (the BIOS region or the whole chip)
 	Carried []string
 	Final   []byte // the image as written (owner files carried)
-	Written bool
+	Wrote   bool
 }
 
 func (u *Update) logf(format string, a ...any) {
@@ -173,6 +174,11 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 	// 4. The publisher's signature, with the key the current firmware
 	// carries; then the board.
 	if u.Bundle != nil {
+		u.logf("4. check the bundle's signature and the board")
+	} else {
+		u.logf("4. check the board")
+	}
+	if u.Bundle != nil {
 		keys, from := u.PublisherKeys, "the key given"
 		if len(keys) == 0 {
 			if keys, err = PublisherKeys(current); err != nil {
@@ -184,7 +190,7 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrNotWritten, err)
 		}
-		u.logf("4. bundle signature verified: key %X (%s), signed %s, with %s", signer.PrimaryKey.Fingerprint, primaryName(signer), at.UTC().Format(time.RFC3339), from)
+		u.logf("   bundle signature verified: key %X (%s), signed %s, with %s", signer.PrimaryKey.Fingerprint, primaryName(signer), at.UTC().Format(time.RFC3339), from)
 	}
 	curBoard, berr := BoardOfBytes(current)
 	switch {
@@ -232,6 +238,14 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 		u.logf("   the chip already holds this image; nothing to write")
 		return res, nil
 	}
+	if !u.DryRun {
+		w, err := KeepWritten(u.BackupDir, chip.Name, final, now())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNotWritten, err)
+		}
+		res.Written = w
+		u.logf("   the image to be written is kept too: %s", w.Path)
+	}
 
 	// 8. Secrets for the new PCR values, before the chip changes.
 	if u.BeforeWrite == nil {
@@ -260,7 +274,7 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 		u.logf("10. read the chip back and compare with the image [dry run: skipped]")
 		return res, nil
 	}
-	res.Written = true
+	res.Wrote = true
 	u.logf("10. read back and compare")
 	if err := CompareChip(ctx, dev, work, final, span); err != nil {
 		return res, u.failed(err, res)

@@ -33,7 +33,7 @@ func TestUpdateWholeChip(t *testing.T) {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	mustEqual(t, "chip after update", chip.contents(t), next)
-	if !res.Written || res.Region != WholeChip || res.Chip.Name != "W25Q128.V" {
+	if !res.Wrote || res.Written == nil || res.Region != WholeChip || res.Chip.Name != "W25Q128.V" {
 		t.Errorf("result %+v", res)
 	}
 	b, err := CheckBackup(res.Backup.Path)
@@ -174,8 +174,8 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if _, err := os.Stat(backups); !os.IsNotExist(err) {
 		t.Errorf("dry run created the backup directory")
 	}
-	if called || res.Written {
-		t.Errorf("dry run ran the re-seal hook (%v) or wrote (%v)", called, res.Written)
+	if called || res.Wrote || res.Written != nil {
+		t.Errorf("dry run ran the re-seal hook (%v) or wrote (%v)", called, res.Wrote)
 	}
 	for _, s := range []string{"DRY RUN", "[dry run: not run]", "write: flashrom -p dummy:emulate=W25Q128FV", " -w ", "[dry run: not kept]"} {
 		if !strings.Contains(log.String(), s) {
