@@ -23,6 +23,8 @@ pkgs=(
   busybox-static initramfs-tools-core cryptsetup-initramfs kmod
   # ... and a dracut one (Fedora/Qubes style); dracut-core does not conflict with initramfs-tools
   dracut-core
+  # ISO images for the signed USB/ISO boot tests (internal/iso9660, internal/isoboot)
+  xorriso
   # benchmarks (bench/*.sh compare glint with reference tools side by side)
   hyperfine
   # images for the README
