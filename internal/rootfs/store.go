@@ -1,0 +1,47 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/glint-boot/glint/internal/safefile"
+)
+
+// ListName is the list's file name in /boot, where the signed manifest
+// covers it.
+const ListName = "glint-rootfs.list"
+
+// ErrNoList means /boot holds no root file system list.
+var ErrNoList = errors.New("no " + ListName + " in /boot: the root file system was never hashed (glint rootfs sign)")
+
+// Write stores l in bootDir atomically (old or new list after a power cut;
+// either way the /boot manifest says whether it is the signed one).
+func Write(bootDir string, l *List) error {
+	return safefile.Write(filepath.Join(bootDir, ListName), l.Marshal(), 0o644)
+}
+
+// Read returns the list's bytes from bootDir, unverified: callers hash them
+// through the /boot manifest (manifest.VerifyOptions Keep) and parse the
+// kept bytes.
+func Read(bootDir string) ([]byte, error) {
+	f, err := os.Open(filepath.Join(bootDir, ListName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoList
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxListSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxListSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", ListName, MaxListSize)
+	}
+	return b, nil
+}
