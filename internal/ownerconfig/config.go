@@ -14,15 +14,20 @@
 //	totp.account = x230 of Alice
 //	disk.unlock = attended    # attended (PIN) | unattended (servers) | off
 //	boot.device = UUID=3f1c...# the /boot filesystem; default: search
+//	boot.policy = restricted  # normal | restricted | basic (package bootpolicy,
+//	                          # with the iso.* and rootfs.* settings)
 package ownerconfig
 
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/glint-boot/glint/internal/bootpolicy"
 )
 
 // Config is the owner's configuration with defaults filled in.
@@ -35,6 +40,9 @@ type Config struct {
 	DiskUnlock   string // "attended", "unattended", "off"
 	BootDevice   string // "", "UUID=...", "LABEL=...", "/dev/..."
 	ForceAllowed bool   // may the owner force a boot after tampering (loud)
+	// Boot is the boot policy: mode, ISO command line and keys, root file
+	// system check (boot.policy, iso.*, rootfs.*).
+	Boot bootpolicy.Settings
 }
 
 // Default is the configuration of a machine whose owner wrote none.
@@ -130,7 +138,11 @@ func (c *Config) set(k, v string) error {
 		}
 		c.ForceAllowed = b
 	default:
-		return fmt.Errorf("unknown setting %q", k)
+		err := c.Boot.Set(k, v)
+		if errors.Is(err, bootpolicy.ErrNotMine) {
+			return fmt.Errorf("unknown setting %q", k)
+		}
+		return err
 	}
 	return nil
 }
