@@ -193,12 +193,15 @@ func Verify(img Image, dir fs.FS, kr *Keyring, opts Options) (*Result, error) {
 	csFiles := checksumFiles(dir, img.Name)
 	ve.Looked = append(ve.Looked, "SHA256SUMS/SHA512SUMS (+ .sign/.gpg/.asc)", img.Name+".DIGESTS", "*CHECKSUM")
 	for _, cs := range csFiles {
-		c, tamper, findings := readChecksumClaims(dir, cs, img.Name, kr)
+		c, verdict, findings := readChecksumClaims(dir, cs, img.Name, kr)
 		claims = append(claims, c...)
-		if tamper {
+		switch verdict {
+		case sidecarTampered:
 			ve.Findings = append(ve.Findings, findings...)
 			ve.Reason = ErrTampered
-		} else {
+		case sidecarUntrusted:
+			ve.Findings = append(ve.Findings, findings...)
+		default:
 			notes = append(notes, findings...)
 		}
 	}
@@ -318,13 +321,21 @@ func checksumFiles(dir fs.FS, iso string) []string {
 	return out
 }
 
+// sidecarVerdict says what a checksum file's findings mean.
+type sidecarVerdict int
+
+const (
+	sidecarNote      sidecarVerdict = iota // nothing decisive (unsigned, does not list the image)
+	sidecarUntrusted                       // signed by a key that is not trusted
+	sidecarTampered                        // a trusted key's signature over it does not verify
+)
+
 // readChecksumClaims reads one checksum file and its signature, and returns
-// the signed digests it lists for iso. tamper is true when a trusted key's
-// signature over the file does not verify (the file was changed).
-func readChecksumClaims(dir fs.FS, name, iso string, kr *Keyring) (claims []claim, tamper bool, findings []Finding) {
+// the signed digests it lists for iso, and what its findings mean.
+func readChecksumClaims(dir fs.FS, name, iso string, kr *Keyring) (claims []claim, verdict sidecarVerdict, findings []Finding) {
 	raw, err := readSidecar(dir, name, MaxChecksumFileSize+MaxSignatureSize)
 	if err != nil {
-		return nil, false, []Finding{{name, err.Error()}}
+		return nil, sidecarNote, []Finding{{name, err.Error()}}
 	}
 	var text, signed []byte
 	var d *detached
@@ -332,14 +343,14 @@ func readChecksumClaims(dir fs.FS, name, iso string, kr *Keyring) (claims []clai
 	if i := bytes.Index(raw, []byte("-----BEGIN PGP SIGNED MESSAGE-----")); i >= 0 && len(bytes.TrimSpace(raw[:i])) == 0 {
 		block, _ := clearsign.Decode(raw)
 		if block == nil {
-			return nil, false, []Finding{{name, "unreadable clearsigned file"}}
+			return nil, sidecarNote, []Finding{{name, "unreadable clearsigned file"}}
 		}
 		sig, err := io.ReadAll(io.LimitReader(block.ArmoredSignature.Body, MaxSignatureSize+1))
 		if err != nil {
-			return nil, false, []Finding{{name, "unreadable signature: " + err.Error()}}
+			return nil, sidecarNote, []Finding{{name, "unreadable signature: " + err.Error()}}
 		}
 		if d, err = readDetached(name, sig, kr); err != nil {
-			return nil, false, []Finding{{name, "unreadable signature: " + err.Error()}}
+			return nil, sidecarNote, []Finding{{name, "unreadable signature: " + err.Error()}}
 		}
 		text, signed = block.Plaintext, block.Bytes
 	} else {
@@ -350,12 +361,12 @@ func readChecksumClaims(dir fs.FS, name, iso string, kr *Keyring) (claims []clai
 			}
 			sigFile = name + suf
 			if d, err = readDetached(sigFile, s, kr); err != nil {
-				return nil, false, []Finding{{sigFile, "unreadable signature: " + err.Error()}}
+				return nil, sidecarNote, []Finding{{sigFile, "unreadable signature: " + err.Error()}}
 			}
 			break
 		}
 		if d == nil {
-			return nil, false, []Finding{{name, "no signature (.sign/.gpg/.asc/.sig), so it proves nothing and was not used"}}
+			return nil, sidecarNote, []Finding{{name, "no signature (.sign/.gpg/.asc/.sig), so it proves nothing and was not used"}}
 		}
 		text, signed = raw, raw
 	}
@@ -364,30 +375,30 @@ func readChecksumClaims(dir fs.FS, name, iso string, kr *Keyring) (claims []clai
 		label = name + " (" + sigFile + ")"
 	}
 	if !d.trusted {
-		return nil, false, []Finding{{label, "signed by key " + keyIDs(d.issuers) + ", which is not trusted"}}
+		return nil, sidecarUntrusted, []Finding{{label, "signed by key " + keyIDs(d.issuers) + ", which is not trusted"}}
 	}
 	key, err := d.check(kr, bytes.NewReader(signed))
 	if err != nil {
 		if isBadSignature(err) {
-			return nil, true, []Finding{{label, fmt.Sprintf("changed after it was signed: the signature by a trusted key does not match (%v)", err)}}
+			return nil, sidecarTampered, []Finding{{label, fmt.Sprintf("changed after it was signed: the signature by a trusted key does not match (%v)", err)}}
 		}
-		return nil, false, []Finding{{label, fmt.Sprintf("signature not accepted: %v", err)}}
+		return nil, sidecarNote, []Finding{{label, fmt.Sprintf("signature not accepted: %v", err)}}
 	}
 	cf, err := ParseChecksums(name, text)
 	if err != nil {
-		return nil, false, []Finding{{label, err.Error()}}
+		return nil, sidecarNote, []Finding{{label, err.Error()}}
 	}
 	sums, listed := cf.Lookup(iso)
 	if !listed {
-		return nil, false, []Finding{{label, "does not list " + iso}}
+		return nil, sidecarNote, []Finding{{label, "does not list " + iso}}
 	}
 	if len(sums) == 0 {
-		return nil, false, []Finding{{label, "lists " + iso + " only with MD5/SHA-1, which glint does not accept"}}
+		return nil, sidecarNote, []Finding{{label, "lists " + iso + " only with MD5/SHA-1, which glint does not accept"}}
 	}
 	for _, s := range sums {
 		claims = append(claims, claim{file: label, key: key, signedAt: d.signedAt, sum: s})
 	}
-	return claims, false, nil
+	return claims, sidecarNote, nil
 }
 
 type sigResult struct {

@@ -328,3 +328,17 @@ func TestDefaultKeysArePinned(t *testing.T) {
 		t.Fatalf("concatenated set: %d keys, %v", len(again), err)
 	}
 }
+
+// A checksum file signed by a stranger is "signed, not trusted", not
+// "not signed".
+func TestChecksumFileByStranger(t *testing.T) {
+	trusted := gpgtest.NewKey(t, "Trusted", "ed25519")
+	stranger := gpgtest.NewKey(t, "Stranger", "ed25519")
+	r := newRelease(t)
+	r.sh(t, "SHA256SUMS", "sha256sum", isoName)
+	stranger.DetachSign(t, r.file("SHA256SUMS"), r.file("SHA256SUMS.sign"), true)
+	_, err := r.verify(t, keyringOf(t, trusted, nil), Options{})
+	if !errors.Is(err, ErrUntrustedSigner) || !strings.Contains(err.Error(), stranger.ID) {
+		t.Fatalf("got %v", err)
+	}
+}

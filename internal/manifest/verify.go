@@ -234,6 +234,7 @@ func VerifyWith(bootDir string, keyring openpgp.EntityList, counter CounterReade
 	if !te.empty() {
 		return res, te
 	}
+	res.Kept = now.Kept
 	return res, nil
 }
 
