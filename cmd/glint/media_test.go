@@ -56,10 +56,9 @@ func TestISOCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(out, `"live.iso" is not signed`) {
 		t.Fatalf("unsigned: %d\n%s", code, out)
 	}
-	sums, _ := exec.Command("sha256sum", "live.iso").Output()
 	cmd := exec.Command("sha256sum", "live.iso")
 	cmd.Dir = dir
-	sums, _ = cmd.Output()
+	sums, _ := cmd.Output()
 	os.WriteFile(filepath.Join(dir, "SHA256SUMS"), sums, 0o644)
 	distro.DetachSign(t, filepath.Join(dir, "SHA256SUMS"), filepath.Join(dir, "SHA256SUMS.sign"), true)
 	out, code = glintRun("iso", "verify", "--keys", keys, iso)
