@@ -158,7 +158,7 @@ func runFlashBackup(e *env, args []string) error {
 		return err
 	}
 	logf("backup kept: %s", b)
-	if board, err := flash.BoardOfBytes(data); err == nil {
+	if board, err := flash.BoardOf(data); err == nil {
 		logf("it holds coreboot firmware for %s", board)
 	} else {
 		logf("it holds firmware glint cannot identify as coreboot (the vendor's, or another)")
@@ -258,7 +258,7 @@ func runBundleCreate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := flash.BoardOfBytes(image)
+	b, err := flash.BoardOf(image)
 	if err != nil {
 		return fmt.Errorf("%s: %w", fs.Arg(0), err)
 	}
@@ -314,12 +314,12 @@ func runBundleVerify(e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	board, err := flash.BoardOfBytes(b.Image)
+	board, err := flash.BoardOf(b.Image)
 	if err != nil || board.String() != b.Board {
 		return &exitError{code: 1, err: fmt.Errorf("%w: the bundle says %q, its image is for %q (%v)", flash.ErrWrongBoard, b.Board, board, err)}
 	}
 	if cur != nil {
-		if cb, err := flash.BoardOfBytes(cur); err == nil && cb != board {
+		if cb, err := flash.BoardOf(cur); err == nil && !cb.Same(board) {
 			return &exitError{code: 1, err: fmt.Errorf("%w: %s is for %q, the bundle for %q", flash.ErrWrongBoard, *current, cb, board)}
 		}
 	}

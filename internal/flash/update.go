@@ -99,7 +99,7 @@ type Result struct {
 	Chip    *Chip
 	Backup  *Backup // nil in a dry run
 	Written *Backup // the image written, kept beside the backup (nil in a dry run)
-	Board   Board
+	Board   rom.Board
 	Region  Region
 	Span    Span // the bytes written (the BIOS region or the whole chip)
 	Carried []string
@@ -139,7 +139,7 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 
 	// 1. The new image must be a coreboot image glint can read.
 	u.logf("1. check the new image %s (%d bytes, sha256 %x)", u.Source, len(u.Image), sha256.Sum256(u.Image))
-	newBoard, err := BoardOfBytes(u.Image)
+	newBoard, err := BoardOf(u.Image)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s is not a coreboot image glint can identify: %v", ErrNotWritten, u.Source, err)
 	}
@@ -192,9 +192,9 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 		}
 		u.logf("   bundle signature verified: key %X (%s), signed %s, with %s", signer.PrimaryKey.Fingerprint, primaryName(signer), at.UTC().Format(time.RFC3339), from)
 	}
-	curBoard, berr := BoardOfBytes(current)
+	curBoard, berr := BoardOf(current)
 	switch {
-	case berr == nil && curBoard != newBoard:
+	case berr == nil && !curBoard.Same(newBoard):
 		return nil, fmt.Errorf("%w: %w: the chip holds firmware for %q, the image is for %q", ErrNotWritten, ErrWrongBoard, curBoard, newBoard)
 	case berr == nil:
 		u.logf("   same board: the chip holds firmware for %s", curBoard)
