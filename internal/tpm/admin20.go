@@ -125,19 +125,35 @@ func (d *tpm20) Clear() error {
 // Disabling the platform hierarchy (TPM2_HierarchyControl) would do the
 // same but also hide platform-created NV indices (e.g. EK certificates)
 // from the OS, so the auth change is the gentler lock.
+//
+// A platform hierarchy the firmware already locked (OVMF sets a random
+// platform authorisation itself) or disabled is fine: nil, and Platform
+// says which. An error wraps ErrPlatformUnlockable: glint could neither
+// lock it nor find it locked (it is no wrong PIN).
 func (d *tpm20) LockPlatform() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	st, err := d.platformStatus()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrPlatformUnlockable, err)
+	}
+	if st != PlatformOpen {
+		return nil
+	}
 	secret, err := d.random(32)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrPlatformUnlockable, err)
 	}
 	defer wipe(secret)
 	_, err = tpm2.HierarchyChangeAuth{
 		AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHPlatform, Auth: tpm2.PasswordAuth(nil)},
 		NewAuth:    tpm2.TPM2BAuth{Buffer: secret},
 	}.Execute(d.t)
-	return wrap20("TPM2_HierarchyChangeAuth(platform)", err)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrPlatformUnlockable, wrap20("TPM2_HierarchyChangeAuth(platform)", err))
+	}
+	d.platformLocked = true
+	return nil
 }
 
 // Shutdown sends TPM2_Shutdown(CLEAR) (Part 3, 9.4): the TPM saves its

@@ -443,3 +443,84 @@ func TestParseIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestPlatformLockedByFirmware: OVMF sets a random platform authorisation
+// before glint runs. That is a locked platform hierarchy, not a wrong PIN
+// (today's message): LockPlatform is content and Platform says who locked
+// it. Firmware is played by tpm2-tools.
+func TestPlatformLockedByFirmware(t *testing.T) {
+	tools := need(t, "tpm2_changeauth", "tpm2_hierarchycontrol")
+	spec := swtpmtest.StartTCP(t, tpm.Version20)
+	tools.run(t, spec, "tpm2_changeauth", "-c", "platform", "firmware-random")
+	dev := open(t, spec)
+	if st, err := dev.Platform(); err != nil || st != tpm.PlatformLockedBefore {
+		t.Fatalf("Platform: %v, %v", st, err)
+	}
+	if err := dev.LockPlatform(); err != nil {
+		t.Fatalf("LockPlatform on a platform hierarchy the firmware locked: %v", err)
+	}
+	if st, _ := dev.Platform(); !st.Locked() || !strings.Contains(st.String(), "firmware") {
+		t.Fatalf("after: %v", st)
+	}
+
+	// Disabled by the firmware for this boot.
+	spec2 := swtpmtest.StartTCP(t, tpm.Version20)
+	tools.run(t, spec2, "tpm2_hierarchycontrol", "-C", "p", "phEnable", "clear")
+	dev2 := open(t, spec2)
+	if st, err := dev2.Platform(); err != nil || st != tpm.PlatformDisabled {
+		t.Fatalf("disabled: %v, %v", st, err)
+	}
+	if err := dev2.LockPlatform(); err != nil {
+		t.Fatalf("LockPlatform on a disabled platform hierarchy: %v", err)
+	}
+}
+
+// TestPlatform12: physical presence locked by glint; code after glint
+// finds it locked and cannot clear the TPM through it.
+func TestPlatform12(t *testing.T) {
+	spec := swtpmtest.Start(t, tpm.Version12)
+	dev := open(t, spec)
+	if st, err := dev.Platform(); err != nil || st != tpm.PlatformOpen {
+		t.Fatalf("fresh: %v, %v", st, err)
+	}
+	if err := dev.LockPlatform(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := dev.Platform(); st != tpm.PlatformLockedByGlint {
+		t.Fatalf("after LockPlatform: %v", st)
+	}
+	osh := open(t, spec)
+	if st, err := osh.Platform(); err != nil || st != tpm.PlatformLockedBefore {
+		t.Fatalf("the OS sees: %v, %v", st, err)
+	}
+	if err := osh.LockPlatform(); err != nil {
+		t.Fatalf("LockPlatform on a locked platform: %v", err)
+	}
+}
+
+// TestSetupMarks: a fresh TPM has none; after glint's set-up the counter,
+// the storage key and (2.0) the authorisations are there, and no one with
+// only the disk can take them away.
+func TestSetupMarks(t *testing.T) {
+	for _, v := range []tpm.Version{tpm.Version20, tpm.Version12} {
+		t.Run(v.String(), func(t *testing.T) {
+			spec := swtpmtest.Start(t, v)
+			dev := open(t, spec)
+			m, err := dev.SetupMarks(testCounter)
+			if err != nil || m.Any() {
+				t.Fatalf("fresh TPM: %+v, %v", m, err)
+			}
+			setUp(t, dev)
+			m, err = open(t, spec).SetupMarks(testCounter)
+			if err != nil || !m.Counter || !m.SRK {
+				t.Fatalf("after set-up: %+v, %v", m, err)
+			}
+			if v == tpm.Version20 && (!m.OwnerAuth || !m.LockoutAuth) {
+				t.Fatalf("TPM 2.0 authorisations not marked: %+v", m)
+			}
+			if !strings.Contains(m.String(), "rollback counter") {
+				t.Fatalf("words: %s", m)
+			}
+		})
+	}
+}

@@ -197,6 +197,14 @@ type TPM interface {
 	// LockPlatform sets a random platform-hierarchy authorisation so the
 	// booted OS cannot clear the TPM or change platform NV (TPM 2.0).
 	LockPlatform() error
+	// Platform says who can still use the platform hierarchy (2.0) or
+	// physical presence (1.2): open, locked by glint, locked before glint
+	// by the firmware, or disabled.
+	Platform() (PlatformStatus, error)
+	// SetupMarks are the signs in the TPM that glint set this machine up
+	// (its rollback counter at counterIndex, its storage key, an owner
+	// authorisation).
+	SetupMarks(counterIndex uint32) (*SetupMarks, error)
 	// Shutdown tells the TPM the state is saved (orderly shutdown), so a
 	// following reset does not count as a dictionary-attack event.
 	Shutdown() error

@@ -28,6 +28,8 @@ type tpm12 struct {
 	// owner is the owner secret given by UseAuth / SetHierarchyAuth; nil
 	// means the well-known secret.
 	owner []byte
+	// platformLocked: LockPlatform locked physical presence.
+	platformLocked bool
 }
 
 // ownerSecret is what owner-authorised commands use.
@@ -667,11 +669,22 @@ func (d *tpm12) assertPresence() error {
 // LockPlatform on TPM 1.2 locks physical presence for this boot
 // (TSC_PhysicalPresence(TPM_PHYSICAL_PRESENCE_LOCK), Main Part 3, 6.2), so
 // the booted OS cannot assert presence to force-clear or re-enable the TPM.
+// Already locked (by the firmware) is fine: nil, and Platform says so.
 func (d *tpm12) LockPlatform() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	_, err := d.send12("TSC_PhysicalPresence(LOCK)", tagRquCommand, ordPhysicalPresence, u16(0x0004))
-	return err
+	st, err := d.platformStatus()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrPlatformUnlockable, err)
+	}
+	if st != PlatformOpen {
+		return nil
+	}
+	if _, err := d.send12("TSC_PhysicalPresence(LOCK)", tagRquCommand, ordPhysicalPresence, u16(0x0004)); err != nil {
+		return fmt.Errorf("%w: %v", ErrPlatformUnlockable, err)
+	}
+	d.platformLocked = true
+	return nil
 }
 
 // Shutdown sends TPM_SaveState (Main Part 3, 3.3), the orderly shutdown.

@@ -23,6 +23,8 @@ type tpm20 struct {
 	// auth is what owner- and lockout-hierarchy commands authorise with
 	// (UseAuth, SetHierarchyAuth); empty on a factory-fresh TPM.
 	auth HierarchyAuth
+	// platformLocked: LockPlatform set the platform authorisation.
+	platformLocked bool
 }
 
 // pcrCount is the PC Client PCR count (PC Client PTP 1.05, 4.1: 24 PCRs).

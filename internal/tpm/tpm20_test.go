@@ -435,19 +435,27 @@ func TestClearInvalidatesSealedBlob20(t *testing.T) {
 
 func TestLockPlatform20(t *testing.T) {
 	dir := t.TempDir()
-	dev := open(t, swtpmtest.StartDir(t, tpm.Version20, dir))
+	spec := swtpmtest.StartDir(t, tpm.Version20, dir)
+	dev := open(t, spec)
+	if st, err := dev.Platform(); err != nil || st != tpm.PlatformOpen {
+		t.Fatalf("fresh: %v, %v", st, err)
+	}
 	if err := dev.LockPlatform(); err != nil {
 		t.Fatal(err)
 	}
-	// The platform hierarchy is locked: clearing falls back to lockout,
-	// which still works (empty lockout auth).
-	if err := dev.LockPlatform(); err == nil {
-		t.Fatal("second LockPlatform succeeded: platform auth was not changed")
+	if st, err := dev.Platform(); err != nil || st != tpm.PlatformLockedByGlint {
+		t.Fatalf("after LockPlatform: %v, %v", st, err)
+	}
+	// Another handle (the OS) finds it locked before it, and cannot clear
+	// through it.
+	osh := open(t, spec)
+	if st, err := osh.Platform(); err != nil || st != tpm.PlatformLockedBefore {
+		t.Fatalf("the OS sees: %v, %v", st, err)
 	}
 	dev.Close()
 	dev = open(t, swtpmtest.StartDir(t, tpm.Version20, dir))
-	if err := dev.LockPlatform(); err != nil {
-		t.Fatalf("platform auth did not return to empty after reset: %v", err)
+	if st, err := dev.Platform(); err != nil || st != tpm.PlatformOpen {
+		t.Fatalf("platform auth did not return to empty after reset: %v, %v", st, err)
 	}
 }
 
