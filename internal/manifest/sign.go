@@ -222,14 +222,23 @@ func SignBoot(bootDir string, s Signer, c Counter, opts SignOptions) (*Manifest,
 	if c == nil {
 		return nil, errors.New("signing needs the TPM rollback counter; no TPM given")
 	}
-	var old *Manifest
-	if text, _, err := ReadPair(bootDir); err == nil {
-		old, _ = Parse(text) // only to carry over the default and index
-	}
 	m, err := Build(bootDir, opts.Build)
 	if err != nil {
 		return nil, err
 	}
+	return signBuilt(bootDir, m, s, c, opts)
+}
+
+// signBuilt is SignBoot after hashing: it signs exactly the entries of m.
+func signBuilt(bootDir string, m *Manifest, s Signer, c Counter, opts SignOptions) (*Manifest, error) {
+	if c == nil {
+		return nil, errors.New("signing needs the TPM rollback counter; no TPM given")
+	}
+	var old *Manifest
+	if text, _, err := ReadPair(bootDir); err == nil {
+		old, _ = Parse(text) // only to carry over the default and index
+	}
+	var err error
 	m.CounterIndex = opts.CounterIndex
 	if m.CounterIndex == 0 && old != nil {
 		m.CounterIndex = old.CounterIndex
