@@ -118,4 +118,3 @@ func TestSignPlannedSignsWhatWasShown(t *testing.T) {
 		t.Fatalf("want the swapped kernel named, got %v", te)
 	}
 }
-
