@@ -8,14 +8,17 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/glint-boot/glint/internal/approval"
 	"github.com/glint-boot/glint/internal/flash"
 	"github.com/glint-boot/glint/internal/manifest"
 	"github.com/glint-boot/glint/internal/safefile"
+	"github.com/glint-boot/glint/internal/tpm"
 )
 
 func init() {
@@ -27,6 +30,8 @@ func init() {
 		usage: "[--programmer P] [--dry-run] BACKUP", run: runFlashRestore})
 	register(command{name: "flash verify", summary: "compare the flash chip with an image (finds a partial write)",
 		usage: "[--programmer P] IMAGE", run: runFlashVerify})
+	register(command{name: "flash approve", summary: "TPM 2.0: sign the PCR values an image will produce, so the TOTP secret unseals after flashing it",
+		usage: "--approval-key FPR | --approval-key-file KEY.pem  IMAGE", run: runFlashApprove})
 	register(command{name: "flash bundle create", summary: "publisher: sign a firmware image into an update bundle (gpg)",
 		usage: "[--gpg-home H] [--key ID] [--release R] -o OUT IMAGE", run: runBundleCreate})
 	register(command{name: "flash bundle verify", summary: "check an update bundle's checksum, signature and board without flashing",
@@ -75,6 +80,8 @@ func runFlash(e *env, args []string) error {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "run every read-only step and show the write without running it")
 	clean := fs.Bool("clean", false, "write the image as it is: do not carry the owner's files (glint/*) from the current firmware")
 	first := fs.Bool("first-install", false, "allow replacing firmware glint cannot identify (the vendor's BIOS, first installation)")
+	var ak approvalFlags
+	ak.add(fs)
 	pubKey := fs.String("publisher-key", "", "verify an update bundle with this OpenPGP key (default: the publisher key in the current firmware, CBFS "+flash.PublisherKeyFile+")")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -105,6 +112,12 @@ func runFlash(e *env, args []string) error {
 			return usageErrorf("--publisher-key checks update bundles; %s is a plain image", path)
 		}
 		u.Image = data
+	}
+	if signer := ak.signer(); signer != nil {
+		dir := ak.dir(e)
+		u.BeforeWrite = func(_ context.Context, final []byte) error {
+			return approveImage(e, final, signer, dir)
+		}
 	}
 	ctx, stop := flashContext(e)
 	defer stop()
@@ -280,6 +293,8 @@ func runBundleCreate(e *env, args []string) error {
 
 func runBundleVerify(e *env, args []string) error {
 	fs := commandFlags(e, "flash bundle verify")
+	var ak approvalFlags
+	ak.add(fs)
 	pubKey := fs.String("publisher-key", "", "the publisher's OpenPGP public key")
 	current := fs.String("image", "", "a firmware image holding the publisher key (CBFS glint/"+flash.PublisherKeyFile+"), e.g. a backup of this machine's chip")
 	if err := parseFlags(fs, args); err != nil {
@@ -326,4 +341,74 @@ func runBundleVerify(e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "bundle OK: release %q for %s, image sha256 %x (%d bytes), signed %s by %X\n",
 		b.Release, b.Board, b.SHA256, len(b.Image), at.UTC().Format(time.RFC3339), signer.PrimaryKey.Fingerprint)
 	return nil
+}
+
+// approvalFlags choose the owner's approval key (docs/firmware-updates.md).
+type approvalFlags struct {
+	fpr, file, home, approvals string
+}
+
+func (a *approvalFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&a.fpr, "approval-key", "", "TPM 2.0: approve the new image's PCR values with this gpg key (fingerprint of an RSA-2048 or NIST P-256 signing key, in gpg or on a card)")
+	fs.StringVar(&a.file, "approval-key-file", "", "TPM 2.0: approve with this PEM private key (P-256 or RSA) instead of gpg")
+	fs.StringVar(&a.home, "gpg-home", "", "GNUPGHOME of the approval key (default: gpg's)")
+	fs.StringVar(&a.approvals, "approvals", "", "where approvals are kept (default: BOOT/glint/approvals)")
+}
+
+func (a *approvalFlags) signer() approval.Signer {
+	switch {
+	case a.file != "":
+		return &approval.KeyFile{Path: a.file}
+	case a.fpr != "":
+		return &approval.GPGAgent{Home: a.home, KeyID: a.fpr}
+	}
+	return nil
+}
+
+func (a *approvalFlags) dir(e *env) string {
+	if a.approvals != "" {
+		return a.approvals
+	}
+	return filepath.Join(e.bootDir, "glint", "approvals")
+}
+
+// approveImage signs the TOTP secret's PCR values as image will produce
+// them and keeps the approval where the boot flow finds it.
+func approveImage(e *env, image []byte, s approval.Signer, dir string) error {
+	pol, pred, err := approval.Predicted(image, approval.PurposeTOTP, tpm.SHA256, nil)
+	if err != nil {
+		return fmt.Errorf("approve the new image's PCR values: %w", err)
+	}
+	for _, n := range pred.Notes {
+		fmt.Fprintf(e.stdout, "   note: %s\n", n)
+	}
+	a, err := approval.Approve(pol, approval.PurposeTOTP, s)
+	if err != nil {
+		return err
+	}
+	path, err := approval.Save(dir, a)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "   approved with %s: %s\n   kept in %s\n", s, approval.Describe(a), path)
+	return nil
+}
+
+func runFlashApprove(e *env, args []string) error {
+	fs := commandFlags(e, "flash approve")
+	var ak approvalFlags
+	ak.add(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	s := ak.signer()
+	if fs.NArg() != 1 || s == nil {
+		return usageErrorf("usage: glint flash approve --approval-key FPR | --approval-key-file KEY.pem  IMAGE")
+	}
+	image, err := readImageFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "approve the PCR values %s will produce for the TOTP secret:\n", fs.Arg(0))
+	return approveImage(e, image, s, ak.dir(e))
 }

@@ -249,7 +249,7 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 
 	// 8. Secrets for the new PCR values, before the chip changes.
 	if u.BeforeWrite == nil {
-		u.logf("8. no TPM secrets to prepare for the new PCR values")
+		u.logf("8. no approval key given: secrets sealed to the current PCR values will not unseal after this update (docs/firmware-updates.md)")
 	} else {
 		if u.DryRun {
 			u.logf("8. re-seal or approve the secrets for the new image's PCR values [dry run: skipped]")

@@ -1,0 +1,184 @@
+package approval
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/glint-boot/glint/internal/tpm"
+	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
+)
+
+// gpgHome makes a GNUPGHOME with one key made by gpg itself (algo e.g.
+// "nistp256", "rsa2048", "ed25519"), passphrase-less so gpg-agent signs
+// without a pinentry.
+func gpgHome(t *testing.T, algo string) (home, fpr string) {
+	t.Helper()
+	if _, err := exec.LookPath("gpg-connect-agent"); err != nil {
+		t.Skip("gpg not installed (scripts/install-deps.sh installs gnupg)")
+	}
+	home, err := os.MkdirTemp("/tmp", "glint-gpg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(home, 0o700)
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
+		os.RemoveAll(home)
+	})
+	g := func(args ...string) string {
+		out, err := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--no-tty", "--quiet"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("gpg %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	g("--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", "Owner <owner@example.org>", algo, "sign", "never")
+	for _, l := range strings.Split(g("--with-colons", "--list-keys"), "\n") {
+		if f := strings.Split(l, ":"); f[0] == "fpr" && fpr == "" {
+			fpr = f[9]
+		}
+	}
+	return home, fpr
+}
+
+// The whole approval path with real parts: a key gpg made (as on the
+// owner's workstation or card) signs through gpg-agent, a real swtpm
+// verifies and releases the secret sealed to that key.
+func TestGPGAgentApprovalUnsealsOnSwtpm(t *testing.T) {
+	dev, err := tpm.Open(swtpmtest.Start(t, tpm.Version20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	auth := dev.(tpm.Authorizer)
+	for _, algo := range []string{"nistp256", "rsa2048"} {
+		t.Run(algo, func(t *testing.T) {
+			home, fpr := gpgHome(t, algo)
+			s := &GPGAgent{Home: home, KeyID: fpr}
+			pub, err := s.Public()
+			if err != nil {
+				t.Fatal(err)
+			}
+			blob, err := auth.SealAuthorized([]byte("totp secret"), pub, []byte(PurposeTOTP), tpm.SHA256, []int{0, 2, 7}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now, err := dev.ReadPCRs(tpm.SHA256, []int{0, 2, 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := Approve(tpm.PCRPolicy{Bank: tpm.SHA256, Values: now}, PurposeTOTP, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if _, err := Save(dir, a); err != nil {
+				t.Fatal(err)
+			}
+			list, errs := Load(dir, PurposeTOTP)
+			if len(errs) != 0 || len(list) != 1 {
+				t.Fatalf("load: %v %v", list, errs)
+			}
+			found := Find(list, tpm.PCRPolicy{Bank: tpm.SHA256, Values: now}, pub)
+			if found == nil {
+				t.Fatal("Find: no approval for the current values")
+			}
+			got, err := auth.UnsealAuthorized(blob, found, nil)
+			if err != nil || string(got) != "totp secret" {
+				t.Fatalf("%q %v", got, err)
+			}
+		})
+	}
+}
+
+func TestEd25519KeyIsNamedNotUsable(t *testing.T) {
+	home, fpr := gpgHome(t, "ed25519")
+	_, err := (&GPGAgent{Home: home, KeyID: fpr}).Public()
+	if err == nil || !strings.Contains(err.Error(), "nistp256 sign") {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestSaveLoadFind(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keyPath := filepath.Join(t.TempDir(), "approval.pem")
+	if err := WriteKeyFile(keyPath, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteKeyFile(keyPath, k); err == nil {
+		t.Fatal("WriteKeyFile overwrote a key")
+	}
+	s := &KeyFile{Path: keyPath}
+	dir := t.TempDir()
+	state := func(b byte) tpm.PCRPolicy {
+		return tpm.PCRPolicy{Bank: tpm.SHA256, Values: map[int][]byte{2: bytes.Repeat([]byte{b}, 32), 7: make([]byte, 32)}}
+	}
+	for _, b := range []byte{1, 2} {
+		a, err := Approve(state(b), PurposeTOTP, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Save(dir, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	disk, _ := Approve(state(1), PurposeDisk, s)
+	Save(dir, disk)
+	// Someone writes junk and a forged approval next to them.
+	os.WriteFile(filepath.Join(dir, "glint-totp-junk.glap"), []byte("GLAP junk"), 0o644)
+	forged, _ := Approve(state(3), PurposeTOTP, s)
+	forged.Policy = state(4)
+	raw, _ := forged.Marshal()
+	os.WriteFile(filepath.Join(dir, "glint-totp-forged.glap"), raw, 0o644)
+
+	list, errs := Load(dir, PurposeTOTP)
+	if len(list) != 2 || len(errs) != 2 {
+		t.Fatalf("loaded %d, errors %v", len(list), errs)
+	}
+	pub, _ := s.Public()
+	if a := Find(list, state(2), pub); a == nil || !bytes.Equal(a.Policy.Values[2], state(2).Values[2]) {
+		t.Fatal("Find state 2")
+	}
+	if Find(list, state(4), pub) != nil {
+		t.Fatal("found an approval for a state nobody signed")
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if Find(list, state(2), other.Public()) != nil {
+		t.Fatal("found an approval by another key")
+	}
+	if !strings.Contains(Describe(list[0]), "glint-totp: sha256 PCRs 2=") {
+		t.Errorf("%s", Describe(list[0]))
+	}
+	if l, _ := Load(dir, PurposeDisk); len(l) != 1 {
+		t.Errorf("disk approvals: %d", len(l))
+	}
+}
+
+func TestParseSigVal(t *testing.T) {
+	r := bytes.Repeat([]byte{0x11}, 32)
+	s := bytes.Repeat([]byte{0x22}, 32)
+	ec := append(append(append(append([]byte("(7:sig-val(5:ecdsa(1:r32:"), r...), []byte(")(1:s32:")...), s...), []byte(")))")...)
+	scheme, der, err := parseSigVal(ec, 0)
+	if err != nil || scheme != tpm.SchemeECDSA || len(der) < 70 {
+		t.Fatalf("%v %x %v", scheme, der, err)
+	}
+	sig := bytes.Repeat([]byte{0x33}, 255) // leading zero stripped by libgcrypt
+	rsaSexp := append(append([]byte("(7:sig-val(3:rsa(1:s255:"), sig...), []byte(")))")...)
+	scheme, out, err := parseSigVal(rsaSexp, 256)
+	if err != nil || scheme != tpm.SchemeRSASSA || len(out) != 256 || out[0] != 0 {
+		t.Fatalf("%v %d %v", scheme, len(out), err)
+	}
+	for _, bad := range []string{"", "(", "(7:sig-val", "(7:sig-val(5:eddsa(1:r1:x)(1:s1:y)))", "(99999:x)", "(7:sig-val(3:rsa(1:s300:" + strings.Repeat("x", 300) + ")))"} {
+		if _, _, err := parseSigVal([]byte(bad), 256); !errors.Is(err, errSexp) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
