@@ -95,6 +95,27 @@ func TestSignedLiveISO(t *testing.T) {
 	if img.Kind != bootcfg.Linux || !bytes.Equal(img.Kernel.Data, kernel) || img.Cmdline != boot.Cmdline {
 		t.Fatalf("kexec image %+v", img.Kind)
 	}
+
+	// The same through the flow's API, then with the image changed on the
+	// stick: refused as tampered, by name.
+	im, err := OpenCandidate(cands[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	if b2, res2, err := im.Verify(0, kr, nil, nil, nil); err != nil || !bytes.Equal(b2.Kernel, kernel) || res2.Signer().Source != isoverify.Distribution {
+		t.Fatalf("Image.Verify: %v", err)
+	}
+	raw, _ := os.ReadFile(path)
+	raw[len(raw)-3000] ^= 0xff
+	os.WriteFile(path, raw, 0o644)
+	_, _, err = im.Verify(0, kr, nil, nil, nil)
+	if !errors.Is(err, isoverify.ErrTampered) || !strings.Contains(err.Error(), "live-amd64.iso") {
+		t.Fatalf("tampered image: %v", err)
+	}
+	if b3, err := im.LoadUnsigned(0, nil, nil); err != nil || !bytes.Equal(b3.Kernel, kernel) {
+		t.Fatalf("LoadUnsigned: %v", err)
+	}
 }
 
 // phasedReader serves one image for the first reads (while the menu is
