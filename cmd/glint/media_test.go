@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/glint-boot/glint/internal/gpgtest"
+	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/rom"
 	"github.com/glint-boot/glint/internal/tpm"
 	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
 )
@@ -132,5 +134,61 @@ func TestPolicyCommands(t *testing.T) {
 	}
 	if out, code = glintRun("policy", "set", "--config", cfg, "lax"); code != 2 {
 		t.Fatalf("bad mode: %d\n%s", code, out)
+	}
+}
+
+// glint policy set --rom edits CBFS glint/config in a real cbfstool-made
+// image: cbfstool reads the new configuration back, and the PCR 7 value
+// glint will measure for the owner files changes (so the TOTP code does).
+func TestPolicySetInFirmwareImage(t *testing.T) {
+	cbfs := "/usr/sbin/cbfstool"
+	if p, err := exec.LookPath("cbfstool"); err == nil {
+		cbfs = p
+	}
+	if _, err := os.Stat(cbfs); err != nil {
+		t.Skip("cbfstool not installed (apt-get install coreboot-utils)")
+	}
+	dir := t.TempDir()
+	fmd, fmap, img := filepath.Join(dir, "layout.fmd"), filepath.Join(dir, "fmap.bin"), filepath.Join(dir, "coreboot.rom")
+	os.WriteFile(fmd, []byte("FLASH@0xfff00000 0x100000 {\n\tBIOS@0 0x100000 {\n\t\tFMAP@0 0x200\n\t\tCOREBOOT(CBFS)@0x200 0xffe00\n\t}\n}\n"), 0o644)
+	tool := func(name string, args ...string) string {
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return string(out)
+	}
+	tool(filepath.Join(filepath.Dir(cbfs), "fmaptool"), fmd, fmap)
+	tool(cbfs, img, "create", "-M", fmap, "-r", "COREBOOT")
+	cfg := filepath.Join(dir, "config")
+	os.WriteFile(cfg, []byte("# Alice's X230\ncountdown = 3\n"), 0o644)
+	tool(cbfs, img, "add", "-f", cfg, "-n", "glint/config", "-t", "raw")
+
+	pcr7 := func(path string) []byte {
+		im, err := rom.FromFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := rom.OwnerFiles(im)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pcr.ReplayOnto(tpm.SHA256, pcr.Config, nil, pcr.OwnerFiles(files))
+	}
+	before := pcr7(img)
+	out := filepath.Join(dir, "restricted.rom")
+	if o, code := glintRun("policy", "set", "--rom", img, "--out", out, "restricted"); code != 0 {
+		t.Fatalf("policy set: %d\n%s", code, o)
+	}
+	tool(cbfs, out, "extract", "-n", "glint/config", "-f", filepath.Join(dir, "got"))
+	got, _ := os.ReadFile(filepath.Join(dir, "got"))
+	if string(got) != "# Alice's X230\ncountdown = 3\nboot.policy = restricted\n" {
+		t.Fatalf("cbfstool extracts %q", got)
+	}
+	if bytes.Equal(before, pcr7(out)) {
+		t.Fatal("PCR 7 prediction did not change with the boot mode")
+	}
+	if o, code := glintRun("policy", "show", "--rom", out); code != 0 || !strings.Contains(o, "boot.policy = restricted") {
+		t.Fatalf("policy show: %d\n%s", code, o)
 	}
 }
