@@ -67,13 +67,19 @@ func TestGPGAgentApprovalUnsealsOnSwtpm(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			blob, err := auth.SealAuthorized([]byte("totp secret"), pub, []byte(PurposeTOTP), tpm.SHA256, []int{0, 2, 7}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 			now, err := dev.ReadPCRs(tpm.SHA256, []int{0, 2, 7})
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Sealed to a state the TPM is not in (as after an update):
+			// only the approval opens it.
+			sealedTo := map[int][]byte{0: now[0], 2: bytes.Repeat([]byte{0xee}, 32), 7: now[7]}
+			blob, err := auth.SealAuthorized([]byte("totp secret"), pub, []byte(PurposeTOTP), tpm.PCRPolicy{Bank: tpm.SHA256, Values: sealedTo}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := auth.UnsealAuthorized(blob, nil, nil); err == nil {
+				t.Fatal("unsealed without an approval in a state it was not sealed to")
 			}
 			a, err := Approve(tpm.PCRPolicy{Bank: tpm.SHA256, Values: now}, PurposeTOTP, s)
 			if err != nil {
@@ -180,5 +186,34 @@ func TestParseSigVal(t *testing.T) {
 		if _, _, err := parseSigVal([]byte(bad), 256); !errors.Is(err, errSexp) {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+func TestKeyFromOwnerFiles(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pemPub, _ := PEMPublic(k.Public())
+	got, from, err := KeyFromOwnerFiles(map[string][]byte{"approval.pem": pemPub, "owner.asc": []byte("x")})
+	if err != nil || from != "approval.pem" || !k.PublicKey.Equal(got) {
+		t.Fatalf("pem: %v %s %v", got, from, err)
+	}
+	// An owner key with a P-256 signing key is its own approval key; an
+	// Ed25519 one is not.
+	home, fpr := gpgHome(t, "nistp256")
+	pub, _ := exec.Command("gpg", "--homedir", home, "--armor", "--export", fpr).Output()
+	want, _ := (&GPGAgent{Home: home, KeyID: fpr}).Public()
+	got, from, err = KeyFromOwnerFiles(map[string][]byte{"owner.asc": pub})
+	if err != nil || from != "owner.asc" || !want.(*ecdsa.PublicKey).Equal(got) {
+		t.Fatalf("owner.asc: %v %s %v", got, from, err)
+	}
+	home2, fpr2 := gpgHome(t, "ed25519")
+	ed, _ := exec.Command("gpg", "--homedir", home2, "--armor", "--export", fpr2).Output()
+	if _, _, err := KeyFromOwnerFiles(map[string][]byte{"owner.asc": ed}); !errors.Is(err, ErrNoApprovalKey) {
+		t.Fatalf("ed25519 owner: %v", err)
+	}
+	if _, _, err := KeyFromOwnerFiles(map[string][]byte{"approval.asc": ed}); !errors.Is(err, ErrNoApprovalKey) {
+		t.Fatalf("ed25519 approval.asc: %v", err)
+	}
+	if _, _, err := KeyFromOwnerFiles(map[string][]byte{"approval.pem": []byte("junk")}); err == nil {
+		t.Fatal("junk approval.pem accepted")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"math/big"
@@ -20,6 +21,8 @@ import (
 //	npcrs u8 (1..24), PCR indices u8 strictly ascending
 //	name_len u8 (2..66), the approval key's TPM name
 //	ref_len u8 (0..32), policyRef
+//	branch_len u8 (32), the PolicyPCR digest of the sealed-to values (the
+//	         PolicyOR branch that needs no approval)
 //	2 times: u16 length (..2048), then TPM2B_PUBLIC / TPM2B_PRIVATE contents
 //
 // Approval (Approval.Marshal / ParseApproval):
@@ -51,6 +54,7 @@ type authorizedBlob struct {
 	PCRs      []int
 	KeyName   []byte
 	PolicyRef []byte
+	PCRBranch []byte
 	Parts     [][]byte
 }
 
@@ -128,7 +132,7 @@ func (r *reader) bytes8(field string, maxLen int) ([]byte, error) {
 }
 
 func (b *authorizedBlob) marshal() ([]byte, error) {
-	if len(b.PCRs) < 1 || len(b.PCRs) > pcrCount || len(b.KeyName) > maxKeyName || len(b.PolicyRef) > MaxPolicyRef || len(b.Parts) != 2 {
+	if len(b.PCRs) < 1 || len(b.PCRs) > pcrCount || len(b.KeyName) > maxKeyName || len(b.PolicyRef) > MaxPolicyRef || len(b.PCRBranch) != sha256.Size || len(b.Parts) != 2 {
 		return nil, fmt.Errorf("authorized blob: bad fields")
 	}
 	for i, p := range b.PCRs {
@@ -151,6 +155,8 @@ func (b *authorizedBlob) marshal() ([]byte, error) {
 	out = append(out, b.KeyName...)
 	out = append(out, byte(len(b.PolicyRef)))
 	out = append(out, b.PolicyRef...)
+	out = append(out, byte(len(b.PCRBranch)))
+	out = append(out, b.PCRBranch...)
 	for _, p := range b.Parts {
 		if len(p) > maxBlobPart {
 			return nil, fmt.Errorf("authorized blob: part of %d bytes", len(p))
@@ -162,7 +168,7 @@ func (b *authorizedBlob) marshal() ([]byte, error) {
 }
 
 // maxAuthBlobSize bounds a GLSA blob before parsing.
-const maxAuthBlobSize = 4 + 1 + 2 + 1 + 1 + pcrCount + 1 + maxKeyName + 1 + MaxPolicyRef + 2*(2+maxBlobPart)
+const maxAuthBlobSize = 4 + 1 + 2 + 1 + 1 + pcrCount + 1 + maxKeyName + 1 + MaxPolicyRef + 1 + sha256.Size + 2*(2+maxBlobPart)
 
 func parseAuthorizedBlob(untrusted []byte) (*authorizedBlob, error) {
 	r := &reader{buf: untrusted}
@@ -199,6 +205,12 @@ func parseAuthorizedBlob(untrusted []byte) (*authorizedBlob, error) {
 	}
 	if b.PolicyRef, err = r.bytes8("policyRef", MaxPolicyRef); err != nil {
 		return nil, err
+	}
+	if b.PCRBranch, err = r.bytes8("PCR branch", sha256.Size); err != nil {
+		return nil, err
+	}
+	if len(b.PCRBranch) != sha256.Size {
+		return nil, r.fail("PCR branch", "%d bytes, want a SHA-256 digest", len(b.PCRBranch))
 	}
 	for i := 0; i < 2; i++ {
 		n, ok := r.u16()

@@ -62,8 +62,8 @@ func FuzzParseAuthorizedBlob(f *testing.F) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	name, _ := ApprovalKeyName(ec.Public())
 	for _, b := range []*authorizedBlob{
-		{Bank: SHA256, PCRs: []int{0, 1, 2, 3, 4, 7}, KeyName: name, PolicyRef: []byte("glint-totp"), Parts: [][]byte{make([]byte, 78), make([]byte, 126)}},
-		{Bank: SHA1, PIN: true, PCRs: []int{7}, KeyName: name, Parts: [][]byte{{1}, {2}}},
+		{Bank: SHA256, PCRs: []int{0, 1, 2, 3, 4, 7}, KeyName: name, PolicyRef: []byte("glint-totp"), PCRBranch: make([]byte, 32), Parts: [][]byte{make([]byte, 78), make([]byte, 126)}},
+		{Bank: SHA1, PIN: true, PCRs: []int{7}, KeyName: name, PCRBranch: bytes.Repeat([]byte{9}, 32), Parts: [][]byte{{1}, {2}}},
 	} {
 		raw, err := b.marshal()
 		if err != nil {

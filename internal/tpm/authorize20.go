@@ -17,30 +17,37 @@ import (
 
 // Owner-approved PCR policies (TPM 2.0 Part 3, 23.16 TPM2_PolicyAuthorize).
 //
-// A secret sealed with SealAuthorized is not bound to PCR values but to a
-// key: its authPolicy is PolicyAuthorize(approval key's name, policyRef),
-// so the TPM releases it in any state whose PCR policy the owner signed
+// A secret sealed with SealAuthorized has the authPolicy
+//
+//	PolicyOR( PolicyPCR(the values it is sealed to),                 branch A: this state
+//	          PolicyAuthorize(approval key's name, policyRef) )      branch B: any state the owner signed
+//	[then PolicyAuthValue with a PIN]
+//
+// so it unseals in the state it was sealed in (no approval needed: set-up
+// needs no private key), and in any state whose PCR policy the owner signed
 // with the approval key. A firmware update the owner approves (by signing
 // the PCR values predicted from the new image) then needs no re-seal and no
-// new TOTP enrolment: the same sealed object unseals after the update, with
+// new TOTP enrolment: the same sealed object unseals after the update with
 // the new approval. This is what systemd's signed PCR policies
 // (systemd-cryptenroll --tpm2-public-key) and safeboot's pcrs-sign do.
 //
-// Unsealing (UnsealAuthorized):
+// Unsealing with an approval (branch B):
 //
 //	TPM2_LoadExternal(approval public key, owner hierarchy)    the key's name
 //	TPM2_VerifySignature(aHash, signature) -> TPMT_TK_VERIFIED   the TPM checks the signature
 //	TPM2_StartAuthSession(policy, salted with the SRK)
 //	TPM2_PolicyPCR(selection)                 digest = approvedPolicy iff the PCRs hold the approved values
-//	TPM2_PolicyAuthorize(approvedPolicy, policyRef, keyName, ticket)   digest = authPolicy
+//	TPM2_PolicyAuthorize(approvedPolicy, policyRef, keyName, ticket)
+//	TPM2_PolicyOR(A, B)
 //	TPM2_PolicyAuthValue                      with a PIN
 //	TPM2_Unseal
 //
 // where approvedPolicy is the PolicyPCR digest of the approved values and
 // aHash = SHA-256(approvedPolicy || policyRef) is what the approval key
-// signs. The TPM computes and checks all of it itself; it verifies RSA
-// (PKCS#1 v1.5, PSS) and ECDSA P-256 signatures over such a digest, not
-// OpenPGP signatures and not Ed25519, so the approval key is RSA (2048,
+// signs. Without an approval (branch A) the session runs PolicyPCR and
+// PolicyOR only. The TPM computes and checks all of it itself; it verifies
+// RSA (PKCS#1 v1.5, PSS) and ECDSA P-256 signatures over such a digest,
+// not OpenPGP signatures and not Ed25519, so the approval key is RSA (2048,
 // what every TPM 2.0 loads) or NIST P-256 (docs/firmware-updates.md says
 // which key and why). The ticket must come from a key loaded in a real
 // hierarchy: a key in TPM_RH_NULL gives a NULL ticket PolicyAuthorize
@@ -160,11 +167,10 @@ func ApprovalKeyName(pub crypto.PublicKey) ([]byte, error) {
 	return n.Buffer, nil
 }
 
-// AuthorizedPolicyDigest is the authPolicy of a secret sealed to approvals
-// by pub for policyRef: PolicyAuthorize (Part 3, 23.16: the digest is reset,
-// then extended with TPM_CC_PolicyAuthorize || keyName, then policyRef),
-// then PolicyAuthValue when a PIN is part of the policy.
-func AuthorizedPolicyDigest(pub crypto.PublicKey, policyRef []byte, pin bool) ([]byte, error) {
+// authorizeBranch is the digest of the approval branch: PolicyAuthorize
+// (Part 3, 23.16: the digest is reset, then extended with
+// TPM_CC_PolicyAuthorize || keyName, then policyRef).
+func authorizeBranch(pub crypto.PublicKey, policyRef []byte) ([]byte, error) {
 	if len(policyRef) > MaxPolicyRef {
 		return nil, fmt.Errorf("policyRef of %d bytes, at most %d", len(policyRef), MaxPolicyRef)
 	}
@@ -179,12 +185,35 @@ func AuthorizedPolicyDigest(pub crypto.PublicKey, policyRef []byte, pin bool) ([
 	if err := (tpm2.PolicyAuthorize{PolicyRef: tpm2.TPM2BDigest{Buffer: policyRef}, KeySign: tpm2.TPM2BName{Buffer: name}}).Update(calc); err != nil {
 		return nil, err
 	}
+	return calc.Hash().Digest, nil
+}
+
+// AuthorizedPolicyDigest is the authPolicy of a secret sealed with
+// SealAuthorized: PolicyOR(pcrBranch, approval branch of pub and
+// policyRef) (Part 3, 23.6: the digest is reset, then extended with
+// TPM_CC_PolicyOR || the branch digests), then PolicyAuthValue with a PIN.
+func AuthorizedPolicyDigest(pcrBranch []byte, pub crypto.PublicKey, policyRef []byte, pin bool) ([]byte, error) {
+	b, err := authorizeBranch(pub, policyRef)
+	if err != nil {
+		return nil, err
+	}
+	calc, err := tpm2.NewPolicyCalculator(tpm2.TPMAlgSHA256)
+	if err != nil {
+		return nil, err
+	}
+	if err := (tpm2.PolicyOr{PHashList: orList(pcrBranch, b)}).Update(calc); err != nil {
+		return nil, err
+	}
 	if pin {
 		if err := (tpm2.PolicyAuthValue{}).Update(calc); err != nil {
 			return nil, err
 		}
 	}
 	return calc.Hash().Digest, nil
+}
+
+func orList(a, b []byte) tpm2.TPMLDigest {
+	return tpm2.TPMLDigest{Digests: []tpm2.TPM2BDigest{{Buffer: a}, {Buffer: b}}}
 }
 
 // ApprovedPolicyDigest is the policy an approval approves: TPM2_PolicyPCR
@@ -306,26 +335,33 @@ func (a *Approval) tpmSignature() (tpm2.TPMTSignature, error) {
 // policies (TPM 2.0). TPM 1.2 has no TPM2_PolicyAuthorize: there secrets
 // are sealed again to predicted values before an update (Seal).
 type Authorizer interface {
-	// SealAuthorized seals secret so that it unseals under any PCR
-	// policy over bank/pcrs that key approves for policyRef (and pin).
-	SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []byte, bank Alg, pcrs []int, pin []byte) ([]byte, error)
-	// UnsealAuthorized returns the secret if the approval verifies and the
-	// PCRs hold the approved values.
+	// SealAuthorized seals secret so that it unseals when the PCRs hold
+	// policy's values, or any values over the same bank and PCRs that
+	// key approves for policyRef (and with pin).
+	SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []byte, policy PCRPolicy, pin []byte) ([]byte, error)
+	// UnsealAuthorized returns the secret if the PCRs hold the sealed-to
+	// values (approval nil) or the approval verifies and the PCRs hold the
+	// approved values.
 	UnsealAuthorized(blob []byte, approval *Approval, pin []byte) ([]byte, error)
 }
 
 var _ Authorizer = (*tpm20)(nil)
 
-func (d *tpm20) SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []byte, bank Alg, pcrs []int, pin []byte) ([]byte, error) {
+func (d *tpm20) SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []byte, policy PCRPolicy, pin []byte) ([]byte, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(secret) == 0 || len(secret) > maxSecret {
 		return nil, fmt.Errorf("seal: secret is %d bytes; a TPM 2.0 sealed object holds 1..%d", len(secret), maxSecret)
 	}
-	if _, err := pcrSelect(pcrs); err != nil || len(pcrs) == 0 {
-		return nil, fmt.Errorf("seal: PCR selection %v: approvals must name the PCRs they cover", pcrs)
+	bank, pcrs, err := checkPolicy(policy, Version20)
+	if err != nil {
+		return nil, err
 	}
-	authPolicy, err := AuthorizedPolicyDigest(key, policyRef, len(pin) > 0)
+	pcrBranch, _, err := pcrPolicyDigest(bank, pcrs, policy.Values, false)
+	if err != nil {
+		return nil, err
+	}
+	authPolicy, err := AuthorizedPolicyDigest(pcrBranch, key, policyRef, len(pin) > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +372,7 @@ func (d *tpm20) SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []
 	if err != nil {
 		return nil, err
 	}
-	b := &authorizedBlob{Bank: bank, PIN: len(pin) > 0, PCRs: sortedCopy(pcrs), KeyName: name, PolicyRef: append([]byte(nil), policyRef...), Parts: parts}
+	b := &authorizedBlob{Bank: bank, PIN: len(pin) > 0, PCRs: pcrs, KeyName: name, PolicyRef: append([]byte(nil), policyRef...), PCRBranch: pcrBranch, Parts: parts}
 	return b.marshal()
 }
 
@@ -393,65 +429,82 @@ func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, 
 	if !b.PIN && len(pin) > 0 {
 		return nil, errors.New("unseal: a PIN was given but this secret was sealed without one")
 	}
-	if a == nil {
-		return nil, fmt.Errorf("%w: no approval for the current PCR values", ErrApproval)
-	}
-	// What glint checks before the TPM does (the TPM is the guard; these
-	// give the owner words): the approval is for this secret's key,
-	// purpose and PCR selection, and its signature verifies.
-	name, err := ApprovalKeyName(a.Key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrApproval, err)
-	}
-	if string(name) != string(b.KeyName) {
-		return nil, fmt.Errorf("%w: signed by a key other than the approval key this secret was sealed to", ErrApproval)
-	}
-	if string(a.PolicyRef) != string(b.PolicyRef) {
-		return nil, fmt.Errorf("%w: approval for %q, this secret is %q", ErrApproval, a.PolicyRef, b.PolicyRef)
-	}
-	bank, pcrs, err := checkPolicy(a.Policy, Version20)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrApproval, err)
-	}
-	if bank != b.Bank || joinInts(pcrs) != joinInts(b.PCRs) {
-		return nil, fmt.Errorf("%w: approves %s PCRs %s, this secret needs %s PCRs %s", ErrApproval, bank, joinInts(pcrs), b.Bank, joinInts(b.PCRs))
-	}
-	if err := a.Check(); err != nil {
-		return nil, err
-	}
-	approved, sel, err := pcrPolicyDigest(bank, pcrs, a.Policy.Values, false)
+	sel, err := pcrSelect(b.PCRs)
 	if err != nil {
 		return nil, err
 	}
-	sig, err := a.tpmSignature()
+	selection := tpm2.TPMLPCRSelection{PCRSelections: []tpm2.TPMSPCRSelection{{Hash: tpm2.TPMAlgID(b.Bank), PCRSelect: sel}}}
+
+	// The approval branch's pieces, checked in Go first only so that a
+	// refusal is explained; the TPM is the guard.
+	var (
+		approved, aHash, name []byte
+		sig                   tpm2.TPMTSignature
+		pub                   tpm2.TPMTPublic
+	)
+	if a != nil {
+		if name, err = ApprovalKeyName(a.Key); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrApproval, err)
+		}
+		if string(name) != string(b.KeyName) {
+			return nil, fmt.Errorf("%w: signed by a key other than the approval key this secret was sealed to", ErrApproval)
+		}
+		if string(a.PolicyRef) != string(b.PolicyRef) {
+			return nil, fmt.Errorf("%w: approval for %q, this secret is %q", ErrApproval, a.PolicyRef, b.PolicyRef)
+		}
+		bank, pcrs, err := checkPolicy(a.Policy, Version20)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrApproval, err)
+		}
+		if bank != b.Bank || joinInts(pcrs) != joinInts(b.PCRs) {
+			return nil, fmt.Errorf("%w: approves %s PCRs %s, this secret needs %s PCRs %s", ErrApproval, bank, joinInts(pcrs), b.Bank, joinInts(b.PCRs))
+		}
+		if err := a.Check(); err != nil {
+			return nil, err
+		}
+		if approved, _, err = pcrPolicyDigest(bank, pcrs, a.Policy.Values, false); err != nil {
+			return nil, err
+		}
+		if sig, err = a.tpmSignature(); err != nil {
+			return nil, err
+		}
+		if aHash, err = ApprovalDigest(a.Policy, a.PolicyRef); err != nil {
+			return nil, err
+		}
+		if pub, err = approvalKeyPublic(a.Key); err != nil {
+			return nil, err
+		}
+	}
+	// The approval branch's digest is recomputed from the blob's key name
+	// and policyRef, exactly as at sealing.
+	calc, err := tpm2.NewPolicyCalculator(tpm2.TPMAlgSHA256)
 	if err != nil {
 		return nil, err
 	}
-	aHash, err := ApprovalDigest(a.Policy, a.PolicyRef)
-	if err != nil {
+	if err := (tpm2.PolicyAuthorize{PolicyRef: tpm2.TPM2BDigest{Buffer: b.PolicyRef}, KeySign: tpm2.TPM2BName{Buffer: b.KeyName}}).Update(calc); err != nil {
 		return nil, err
 	}
-	pub, err := approvalKeyPublic(a.Key)
-	if err != nil {
-		return nil, err
-	}
+	branches := orList(b.PCRBranch, calc.Hash().Digest)
 	auth := pinAuth(pin)
 	defer wipe(auth)
 
-	// 1. The approval key, public part only, under the owner hierarchy
-	// (a NULL-hierarchy key would give a NULL ticket).
-	ext, err := tpm2.LoadExternal{InPublic: tpm2.New2B(pub), Hierarchy: tpm2.TPMRHOwner}.Execute(d.t)
-	if err != nil {
-		return nil, wrap20("TPM2_LoadExternal(approval key)", err)
+	var ticket tpm2.TPMTTKVerified
+	if a != nil {
+		// The approval key, public part only, under the owner hierarchy
+		// (a NULL-hierarchy key would give a NULL ticket); the TPM verifies
+		// the signature and issues a ticket.
+		ext, err := tpm2.LoadExternal{InPublic: tpm2.New2B(pub), Hierarchy: tpm2.TPMRHOwner}.Execute(d.t)
+		if err != nil {
+			return nil, wrap20("TPM2_LoadExternal(approval key)", err)
+		}
+		ver, err := tpm2.VerifySignature{KeyHandle: tpm2.NamedHandle{Handle: ext.ObjectHandle, Name: ext.Name},
+			Digest: tpm2.TPM2BDigest{Buffer: aHash}, Signature: sig}.Execute(d.t)
+		d.flush(ext.ObjectHandle)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrApproval, wrap20("TPM2_VerifySignature", err))
+		}
+		ticket = ver.Validation
 	}
-	defer d.flush(ext.ObjectHandle)
-	// 2. The TPM verifies the signature and issues a ticket.
-	ver, err := tpm2.VerifySignature{KeyHandle: tpm2.NamedHandle{Handle: ext.ObjectHandle, Name: ext.Name},
-		Digest: tpm2.TPM2BDigest{Buffer: aHash}, Signature: sig}.Execute(d.t)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrApproval, wrap20("TPM2_VerifySignature", err))
-	}
-	// 3. The sealed object, under the SRK.
 	srk, err := d.createSRK()
 	if err != nil {
 		return nil, err
@@ -473,25 +526,33 @@ func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, 
 		return nil, wrap20("TPM2_Load(sealed object)", err)
 	}
 	defer d.flush(loaded.ObjectHandle)
-	// 4. The policy session: PolicyPCR, then PolicyAuthorize swaps the
-	// approved digest for the authPolicy, then the PIN.
 	sess, closeSess, err := tpm2.PolicySession(d.t, tpm2.TPMAlgSHA256, 16,
 		tpm2.Salted(srk.ObjectHandle, *srkPub), tpm2.AESEncryption(128, tpm2.EncryptOut), tpm2.Auth(auth))
 	if err != nil {
 		return nil, wrap20("TPM2_StartAuthSession", err)
 	}
 	defer closeSess()
-	if _, err := (tpm2.PolicyPCR{PolicySession: sess.Handle(), Pcrs: sel}).Execute(d.t); err != nil {
+	policyErr := func(cmd string, err error) error {
+		return &PolicyError{Bank: b.Bank, PCRs: b.PCRs, Err: wrap20(cmd, err)}
+	}
+	if _, err := (tpm2.PolicyPCR{PolicySession: sess.Handle(), Pcrs: selection}).Execute(d.t); err != nil {
 		return nil, wrap20("TPM2_PolicyPCR", err)
 	}
-	if _, err := (tpm2.PolicyAuthorize{
-		PolicySession: sess.Handle(), ApprovedPolicy: tpm2.TPM2BDigest{Buffer: approved},
-		PolicyRef: tpm2.TPM2BDigest{Buffer: a.PolicyRef}, KeySign: tpm2.TPM2BName{Buffer: name},
-		CheckTicket: ver.Validation,
-	}).Execute(d.t); err != nil {
-		// TPM_RC_VALUE: the session's digest is not the approved one, i.e.
-		// the PCRs do not hold the approved values (Part 3, 23.16).
-		return nil, &PolicyError{Bank: bank, PCRs: pcrs, Err: wrap20("TPM2_PolicyAuthorize", err)}
+	if a != nil {
+		if _, err := (tpm2.PolicyAuthorize{
+			PolicySession: sess.Handle(), ApprovedPolicy: tpm2.TPM2BDigest{Buffer: approved},
+			PolicyRef: tpm2.TPM2BDigest{Buffer: a.PolicyRef}, KeySign: tpm2.TPM2BName{Buffer: name},
+			CheckTicket: ticket,
+		}).Execute(d.t); err != nil {
+			// TPM_RC_VALUE: the session's digest is not the approved one,
+			// i.e. the PCRs do not hold the approved values (Part 3, 23.16).
+			return nil, policyErr("TPM2_PolicyAuthorize", err)
+		}
+	}
+	// TPM_RC_VALUE here: the digest is in neither branch (no approval, and
+	// the PCRs moved away from the sealed-to values).
+	if _, err := (tpm2.PolicyOr{PolicySession: sess.Handle(), PHashList: branches}).Execute(d.t); err != nil {
+		return nil, policyErr("TPM2_PolicyOR", err)
 	}
 	if b.PIN {
 		if _, err := (tpm2.PolicyAuthValue{PolicySession: sess.Handle()}).Execute(d.t); err != nil {
@@ -503,7 +564,7 @@ func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, 
 		if code, ok := rc20(err); ok {
 			switch canonical(code) {
 			case rcPolicyFail, rcPCRChanged:
-				return nil, &PolicyError{Bank: bank, PCRs: pcrs, Err: wrap20("TPM2_Unseal", err)}
+				return nil, policyErr("TPM2_Unseal", err)
 			case rcLockout:
 				return nil, d.lockoutError(wrap20("TPM2_Unseal", err))
 			}
@@ -511,14 +572,4 @@ func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, 
 		return nil, wrap20("TPM2_Unseal", err)
 	}
 	return rsp.OutData.Buffer, nil
-}
-
-func sortedCopy(p []int) []int {
-	out := append([]int(nil), p...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }

@@ -53,15 +53,15 @@ func TestSealAuthorizedSurvivesApprovedUpdate20(t *testing.T) {
 			auth := dev.(tpm.Authorizer)
 			pcrs := []int{0, 2, 4, 7}
 			secret := []byte("JBSWY3DPEHPK3PXP-totp-secret")
-			blob, err := auth.SealAuthorized(secret, k.key.Public(), totpRef, tpm.SHA256, pcrs, nil)
+			now := currentPolicy(t, dev, tpm.SHA256, pcrs...)
+			// Sealed at set-up to the state it is in: no private key needed.
+			blob, err := auth.SealAuthorized(secret, k.key.Public(), totpRef, now, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			// No approval yet: nothing unseals.
-			if _, err := auth.UnsealAuthorized(blob, nil, nil); !errors.Is(err, tpm.ErrApproval) {
-				t.Fatalf("without an approval: %v", err)
+			if got, err := auth.UnsealAuthorized(blob, nil, nil); err != nil || !bytes.Equal(got, secret) {
+				t.Fatalf("sealed-to state without an approval: %q %v", got, err)
 			}
-			now := currentPolicy(t, dev, tpm.SHA256, pcrs...)
 			a1, err := tpm.SignApproval(now, totpRef, k.key, k.pss)
 			if err != nil {
 				t.Fatal(err)
@@ -91,9 +91,12 @@ func TestSealAuthorizedSurvivesApprovedUpdate20(t *testing.T) {
 			if err := dev.Extend(2, []byte("new coreboot payload")); err != nil {
 				t.Fatal(err)
 			}
-			// The stale approval no longer opens it: the TPM's guard.
+			// The stale approval, or none, no longer opens it: the TPM's guard.
 			if _, err := auth.UnsealAuthorized(blob, a1, nil); !errors.As(err, &pe) {
 				t.Fatalf("stale approval after the update: %v", err)
+			}
+			if _, err := auth.UnsealAuthorized(blob, nil, nil); !errors.As(err, &pe) {
+				t.Fatalf("no approval after the update: %v", err)
 			}
 			got, err = auth.UnsealAuthorized(blob, a2, nil)
 			if err != nil || !bytes.Equal(got, secret) {
@@ -116,11 +119,11 @@ func TestUnsealAuthorizedRefusals20(t *testing.T) {
 	keys := approvalKeys(t)
 	owner, other := keys["ECDSA-P256"].key, keys["RSA-2048"].key
 	pcrs := []int{0, 7}
-	blob, err := auth.SealAuthorized([]byte("disk key"), owner.Public(), []byte("glint-disk"), tpm.SHA256, pcrs, nil)
+	now := currentPolicy(t, dev, tpm.SHA256, pcrs...)
+	blob, err := auth.SealAuthorized([]byte("disk key"), owner.Public(), []byte("glint-disk"), now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := currentPolicy(t, dev, tpm.SHA256, pcrs...)
 	byOther, _ := tpm.SignApproval(now, []byte("glint-disk"), other, false)
 	forTOTP, _ := tpm.SignApproval(now, totpRef, owner, false)
 	fewer, _ := tpm.SignApproval(currentPolicy(t, dev, tpm.SHA256, 7), []byte("glint-disk"), owner, false)
@@ -154,9 +157,12 @@ func TestSealAuthorizedWithPIN20(t *testing.T) {
 	dev := start20(t)
 	auth := dev.(tpm.Authorizer)
 	key := approvalKeys(t)["ECDSA-P256"].key
-	blob, err := auth.SealAuthorized([]byte("s"), key.Public(), totpRef, tpm.SHA256, []int{7}, []byte("1234"))
+	blob, err := auth.SealAuthorized([]byte("s"), key.Public(), totpRef, currentPolicy(t, dev, tpm.SHA256, 7), []byte("1234"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got, err := auth.UnsealAuthorized(blob, nil, []byte("1234")); err != nil || string(got) != "s" {
+		t.Fatalf("sealed-to state, right PIN: %q %v", got, err)
 	}
 	a, _ := tpm.SignApproval(currentPolicy(t, dev, tpm.SHA256, 7), totpRef, key, false)
 	if _, err := auth.UnsealAuthorized(blob, a, []byte("9999")); !errors.Is(err, tpm.ErrAuthFail) {
@@ -172,7 +178,7 @@ func TestApprovalRoundTrip20(t *testing.T) {
 	dev := start20(t)
 	auth := dev.(tpm.Authorizer)
 	for name, k := range approvalKeys(t) {
-		blob, err := auth.SealAuthorized([]byte("s"), k.key.Public(), totpRef, tpm.SHA256, []int{0, 7}, nil)
+		blob, err := auth.SealAuthorized([]byte("s"), k.key.Public(), totpRef, currentPolicy(t, dev, tpm.SHA256, 0, 7), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
