@@ -223,3 +223,33 @@ func TestParseRefusesBadFilePath(t *testing.T) {
 		t.Fatal("accepted usr/../etc/shadow")
 	}
 }
+
+// A file replaced by a FIFO or a symlink between the walk and its hashing
+// is reported as changed during hashing: never followed, never waited on.
+func TestSwappedDuringHash(t *testing.T) {
+	for name, swap := range map[string]func(p string){
+		"fifo":    func(p string) { os.Remove(p); syscall.Mkfifo(p, 0o644) },
+		"symlink": func(p string) { os.Remove(p); os.Symlink("/etc/shadow", p) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := makeRoot(t)
+			var entries []Entry
+			fi, _ := os.Stat(root)
+			if err := walk(root, "usr", devOf(fi), &entries); err != nil {
+				t.Fatal(err)
+			}
+			swap(filepath.Join(root, "usr/bin/sudo"))
+			done := make(chan error, 1)
+			go func() { done <- hashAll(root, entries, nil, Options{}, &Stats{}) }()
+			select {
+			case err := <-done:
+				var ce *ChangedDuringHashError
+				if !errors.As(err, &ce) || ce.Path != "usr/bin/sudo" {
+					t.Fatalf("got %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("hashing hung on the swapped file")
+			}
+		})
+	}
+}
