@@ -217,3 +217,50 @@ func TestKeyFromOwnerFiles(t *testing.T) {
 		t.Fatal("junk approval.pem accepted")
 	}
 }
+
+// The boot flow's call: sealed-to state first, then the approval for now.
+func TestUnsealSealedToThenApproved(t *testing.T) {
+	dev, err := tpm.Open(swtpmtest.Start(t, tpm.Version20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	auth := dev.(tpm.Authorizer)
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keyPath := filepath.Join(t.TempDir(), "a.pem")
+	WriteKeyFile(keyPath, k)
+	s := &KeyFile{Path: keyPath}
+	read := func() tpm.PCRPolicy {
+		v, err := dev.ReadPCRs(tpm.SHA256, []int{0, 2, 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tpm.PCRPolicy{Bank: tpm.SHA256, Values: v}
+	}
+	blob, err := auth.SealAuthorized([]byte("secret"), k.Public(), []byte(PurposeTOTP), read(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tpm.IsAuthorizedBlob(blob) {
+		t.Fatal("IsAuthorizedBlob")
+	}
+	dir := t.TempDir()
+	got, a, err := Unseal(auth, blob, dir, PurposeTOTP, read(), k.Public(), nil)
+	if err != nil || a != nil || string(got) != "secret" {
+		t.Fatalf("sealed-to state: %q %v %v", got, a, err)
+	}
+	dev.Extend(2, []byte("new firmware"))
+	var pe *tpm.PolicyError
+	if _, _, err := Unseal(auth, blob, dir, PurposeTOTP, read(), k.Public(), nil); !errors.As(err, &pe) {
+		t.Fatalf("unapproved state: %v", err)
+	}
+	ap, err := Approve(read(), PurposeTOTP, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Save(dir, ap)
+	got, a, err = Unseal(auth, blob, dir, PurposeTOTP, read(), k.Public(), nil)
+	if err != nil || a == nil || string(got) != "secret" {
+		t.Fatalf("approved state: %q %v %v", got, a, err)
+	}
+}

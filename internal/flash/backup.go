@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/glint-boot/glint/internal/safefile"
@@ -104,7 +105,10 @@ func keepImage(dir, prefix, chipName string, data []byte, now time.Time) (*Backu
 
 // createNew writes a file that must not exist yet: a temporary file is
 // written and fsync'd, then hard-linked to the name (which fails if the
-// name exists, so nothing is ever overwritten).
+// name exists, so nothing is ever overwritten). File systems without hard
+// links (vfat: the owner's USB stick) get O_EXCL creation of the name
+// itself, written and fsync'd; a power cut then can leave a partial image,
+// but its .sha256 file is written only after it, so CheckBackup refuses it.
 func createNew(path string, data []byte, perm os.FileMode) error {
 	if _, err := os.Lstat(path); err == nil {
 		return os.ErrExist
@@ -114,32 +118,38 @@ func createNew(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+	if err := writeSync(tmp, data, perm); err != nil {
 		return err
 	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		var le *os.LinkError
-		if errors.As(err, &le) && errors.Is(le.Err, os.ErrExist) {
-			return os.ErrExist
+	err = os.Link(tmp.Name(), path)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrExist):
+		return os.ErrExist
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOSYS):
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
 		}
-		if errors.Is(err, os.ErrExist) {
-			return os.ErrExist
-		}
+		return writeSync(f, data, perm)
+	}
+	return err
+}
+
+// writeSync writes data to f, sets perm, fsyncs and closes it.
+func writeSync(f *os.File, data []byte, perm os.FileMode) error {
+	if _, err := f.Write(data); err != nil {
+		f.Close()
 		return err
 	}
-	return nil
+	// vfat has no modes: a failed chmod is not a failed backup.
+	_ = f.Chmod(perm)
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("fsync %s: %w", f.Name(), err)
+	}
+	return f.Close()
 }
 
 // maxSumFile bounds a .sha256 file: one line of a hex digest and a name.

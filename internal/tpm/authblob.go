@@ -399,3 +399,9 @@ func KeyFingerprint(pub crypto.PublicKey) string {
 	}
 	return fmt.Sprintf("%x", n[2:])
 }
+
+// IsAuthorizedBlob reports whether blob is a SealAuthorized blob (rather
+// than a Seal blob), so a caller knows which unseal to ask for.
+func IsAuthorizedBlob(blob []byte) bool {
+	return len(blob) >= 4 && string(blob[:4]) == authBlobMagic
+}
