@@ -95,9 +95,9 @@ const (
 
 const approvalExt = ".glap"
 
-// Save writes a under dir atomically, named after its purpose and the
-// digest of what it approves (so approving the same values twice keeps
-// one file), and returns the path.
+// Save writes a under dir atomically, named after its purpose, the digest
+// of what it approves and its key (so approving the same values twice with
+// one key keeps one file), and returns the path.
 func Save(dir string, a *tpm.Approval) (string, error) {
 	raw, err := a.Marshal()
 	if err != nil {
@@ -107,7 +107,7 @@ func Save(dir string, a *tpm.Approval) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name := fmt.Sprintf("%s-%s%s", purposeName(a.PolicyRef), hex.EncodeToString(ap[:8]), approvalExt)
+	name := fmt.Sprintf("%s-%s-%.16s%s", purposeName(a.PolicyRef), hex.EncodeToString(ap[:8]), tpm.KeyFingerprint(a.Key), approvalExt)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

@@ -254,12 +254,22 @@ func TestUnsealSealedToThenApproved(t *testing.T) {
 	if _, _, err := Unseal(auth, blob, dir, PurposeTOTP, read(), k.Public(), nil); !errors.As(err, &pe) {
 		t.Fatalf("unapproved state: %v", err)
 	}
+	// An approval of the same values by another key sorts first; the
+	// owner's is found after it.
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherPath := filepath.Join(t.TempDir(), "o.pem")
+	WriteKeyFile(otherPath, other)
+	byOther, _ := Approve(read(), PurposeTOTP, &KeyFile{Path: otherPath})
 	ap, err := Approve(read(), PurposeTOTP, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	Save(dir, ap)
-	got, a, err = Unseal(auth, blob, dir, PurposeTOTP, read(), k.Public(), nil)
+	p1, _ := Save(dir, byOther)
+	p2, _ := Save(dir, ap)
+	if p1 == p2 {
+		t.Fatal("two keys' approvals of the same values share a file name")
+	}
+	got, a, err = Unseal(auth, blob, dir, PurposeTOTP, read(), nil, nil)
 	if err != nil || a == nil || string(got) != "secret" {
 		t.Fatalf("approved state: %q %v %v", got, a, err)
 	}

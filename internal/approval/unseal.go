@@ -9,12 +9,12 @@ import (
 )
 
 // Unseal opens a secret sealed with tpm.Authorizer.SealAuthorized: in the
-// state it was sealed to it needs no approval; otherwise the approval under
+// state it was sealed to it needs no approval; otherwise each approval under
 // dir for purpose whose values are want (the PCR values the boot flow
-// expects now, PCR 4 at its start value) and whose key is key (from the
-// owner files: KeyFromOwnerFiles) is handed to the TPM. It returns the
-// approval used (nil in the sealed-to state). A state nobody approved is a
-// *tpm.PolicyError, as with Seal.
+// expects now, PCR 4 at its start value) is handed to the TPM until one
+// opens it; key, if not nil, limits them to that approval key. It returns
+// the approval used (nil in the sealed-to state). A state nobody approved
+// is a *tpm.PolicyError, as with Seal.
 func Unseal(t tpm.Authorizer, blob []byte, dir, purpose string, want tpm.PCRPolicy, key crypto.PublicKey, pin []byte) ([]byte, *tpm.Approval, error) {
 	secret, err := t.UnsealAuthorized(blob, nil, pin)
 	var pe *tpm.PolicyError
@@ -22,13 +22,28 @@ func Unseal(t tpm.Authorizer, blob []byte, dir, purpose string, want tpm.PCRPoli
 		return secret, nil, err
 	}
 	list, _ := Load(dir, purpose)
-	a := Find(list, want, key)
-	if a == nil {
-		return nil, nil, fmt.Errorf("%w (and no approval in %s for the values the PCRs hold now)", err, dir)
+	var tried []error
+	for len(list) > 0 {
+		a := Find(list, want, key)
+		if a == nil {
+			break
+		}
+		secret, aerr := t.UnsealAuthorized(blob, a, pin)
+		if aerr == nil {
+			return secret, a, nil
+		}
+		tried = append(tried, aerr)
+		// Drop it and look for another (an approval by another key for the
+		// same values cannot open this blob).
+		for i := range list {
+			if list[i] == a {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
 	}
-	secret, err = t.UnsealAuthorized(blob, a, pin)
-	if err != nil {
-		return nil, a, err
+	if len(tried) > 0 {
+		return nil, nil, fmt.Errorf("%w (the approvals for the values the PCRs hold now were refused: %w)", err, errors.Join(tried...))
 	}
-	return secret, a, nil
+	return nil, nil, fmt.Errorf("%w (and no approval in %s for the values the PCRs hold now)", err, dir)
 }
