@@ -1,6 +1,7 @@
 package rom
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -88,14 +89,25 @@ var flashSizes = []int64{16 << 20, 8 << 20, 4 << 20, 2 << 20, 1 << 20}
 // (the physical address space: /dev/mem, or a test's ReaderAt). The size is
 // found by reading the largest window and accepting the FMAP whose size
 // matches the window it was found in.
+//
+// On boards with an Intel descriptor only the BIOS region is mapped (its
+// end at 4 GiB), while coreboot's flash map describes the whole chip: a
+// ThinkPad X230's 12 MiB with a 7 MiB BIOS region. Then the image is
+// rebuilt at its full size with the mapped BIOS region in place and 0xff
+// where the descriptor, ME and GbE regions are (they cannot be read from
+// here).
 func FromMemory(mem io.ReaderAt) (*Image, error) {
 	var errs []error
+	var largest []byte
 	for _, size := range flashSizes {
 		buf := make([]byte, size)
 		n, err := mem.ReadAt(buf, (1<<32)-size)
 		if int64(n) != size {
 			errs = append(errs, fmt.Errorf("%d MiB window: read %d bytes: %v", size>>20, n, err))
 			continue
+		}
+		if largest == nil {
+			largest = buf
 		}
 		img, err := FromBytes(buf)
 		if err != nil {
@@ -105,7 +117,45 @@ func FromMemory(mem io.ReaderAt) (*Image, error) {
 		img.Source = fmt.Sprintf("flash mapped at 0x%x", (1<<32)-size)
 		return img, nil
 	}
+	if largest != nil {
+		img, err := fromBIOSWindow(largest)
+		if err == nil {
+			img.Source = fmt.Sprintf("BIOS region mapped below 4 GiB (%d KiB of a %d KiB chip)", len(largest)>>10, len(img.Data)>>10)
+			return img, nil
+		}
+		errs = append(errs, fmt.Errorf("as a BIOS region of a larger chip: %w", err))
+	}
 	return nil, fmt.Errorf("rom: no coreboot image with a flash map below 4 GiB: %w", errors.Join(errs...))
+}
+
+// fromBIOSWindow rebuilds a full-chip image from a window whose top maps
+// the top of the chip (its BIOS region). The flash map must say so: its
+// FMAP area must be where the window puts it, and SI_BIOS (if named) must
+// end at the end of the chip. Only the BIOS region is taken from the
+// window; the rest of the image is 0xff.
+func fromBIOSWindow(window []byte) (*Image, error) {
+	f, err := FindFMAP(window)
+	if err != nil {
+		return nil, err
+	}
+	size, w := int64(f.Size), int64(len(window))
+	if size > MaxImageSize || size == 0 {
+		return nil, errorf(f.Offset+18, "fmap.size", ErrFormat, "the flash map describes %d bytes", size)
+	}
+	at := size - w // flash offset of the window's first byte (negative: the window is larger)
+	if a, ok := f.Area("FMAP"); !ok || int64(a.Offset) != at+f.Offset {
+		return nil, errorf(f.Offset, "fmap", ErrFormat, "the flash map is not where a BIOS region at the top of a %d-byte chip puts it", size)
+	}
+	start := max(at, 0)
+	if bios, ok := f.Area("SI_BIOS"); ok {
+		if int64(bios.Offset)+int64(bios.Size) != size {
+			return nil, errorf(f.Offset, "fmap_area", ErrFormat, "SI_BIOS does not end at the top of the chip")
+		}
+		start = max(start, int64(bios.Offset))
+	}
+	img := bytes.Repeat([]byte{0xff}, int(size))
+	copy(img[start:], window[start-at:])
+	return FromBytes(img)
 }
 
 // FromDevMem is FromMemory on this machine's physical memory (needs root;

@@ -308,3 +308,63 @@ func TestRealROM(t *testing.T) {
 		})
 	}
 }
+
+// biosWindow maps only the BIOS region of a full-chip image below 4 GiB,
+// as an Intel chipset does; the rest of a 16 MiB window reads as whatever
+// the bus returns (here: junk).
+type biosWindow struct {
+	bios []byte
+	junk byte
+}
+
+func (m biosWindow) ReadAt(p []byte, off int64) (int, error) {
+	if off < 1<<32-16<<20 || off+int64(len(p)) > 1<<32 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	base := int64(1<<32) - int64(len(m.bios))
+	for i := range p {
+		a := off + int64(i)
+		if a >= base {
+			p[i] = m.bios[a-base]
+		} else {
+			p[i] = m.junk
+		}
+	}
+	return len(p), nil
+}
+
+// On a ThinkPad-like board only the BIOS region is mapped: glint still
+// finds the flash map and the owner files, at their flash offsets.
+func TestFromMemoryBIOSRegionOnly(t *testing.T) {
+	s := x230Spec(12 << 20)
+	me := synthME(int(s.regions[RegionME].Size()), stockME8, false, [4]uint16{8, 1, 30, 1350})
+	raw, _ := os.ReadFile(synthFlash(t, s, me))
+	img, _ := FromBytes(raw)
+	img, err := img.AddFile("COREBOOT", "glint/owner.asc", []byte("KEY"), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bios := img.Data[0x500000:]
+	got, err := FromMemory(biosWindow{bios: bios, junk: 0x5a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Data) != 12<<20 || !bytes.Equal(got.Data[0x500000:], bios) || got.Descriptor != nil || !strings.Contains(got.Source, "BIOS region") {
+		t.Fatalf("%d bytes from %q", len(got.Data), got.Source)
+	}
+	for _, b := range got.Data[:0x500000] {
+		if b != 0xff {
+			t.Fatal("bytes outside the BIOS region were taken from the window")
+		}
+	}
+	files, err := OwnerFiles(got)
+	if err != nil || string(files["owner.asc"]) != "KEY" {
+		t.Fatalf("%q %v", files, err)
+	}
+	// A window whose flash map is not where a top-aligned BIOS region puts
+	// it is refused, not guessed at.
+	shifted := append(bytes.Clone(bios[4096:]), bytes.Repeat([]byte{0xff}, 4096)...)
+	if _, err := FromMemory(biosWindow{bios: shifted, junk: 0xff}); err == nil {
+		t.Fatal("a misplaced flash map was accepted")
+	}
+}
