@@ -30,6 +30,10 @@ func init() {
 		usage: "IMAGE [--tpm-version 2.0|1.2] [--json]", run: runRomPredict})
 	register(command{name: "rom extract", summary: "write one CBFS file of an image, decompressed",
 		usage: "IMAGE NAME [-o FILE]", run: runRomExtract})
+	register(command{name: "rom relayout", summary: "move an Intel descriptor's regions (flashrom layout file), as ifdtool -n but never losing data",
+		usage: "IMAGE --layout FILE -o OUT", run: runRomRelayout})
+	register(command{name: "rom assemble", summary: "a whole-chip image: the descriptor, ME and GbE of your backup with a new coreboot BIOS region",
+		usage: "--backup CHIP.rom --bios COREBOOT.rom -o OUT", run: runRomAssemble})
 }
 
 // cbfsAreas are the FMAP areas that hold a CBFS on coreboot images.
@@ -516,4 +520,81 @@ func runRomExtract(e *env, args []string) error {
 		return err
 	}
 	return safefile.Write(*out, data, 0o644)
+}
+
+func runRomRelayout(e *env, args []string) error {
+	fs := commandFlags(e, "rom relayout")
+	layout := fs.String("layout", "", "flashrom layout file: one \"base:limit region\" line per region (fd, bios, me, gbe, pd)")
+	out := fs.String("o", "", "write the new image here")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *layout == "" || *out == "" {
+		return usageErrorf("usage: glint rom relayout IMAGE --layout FILE -o OUT")
+	}
+	img, err := rom.FromFile(pos[0])
+	if err != nil {
+		return err
+	}
+	text, err := readSmallFile(*layout, "layout file")
+	if err != nil {
+		return err
+	}
+	spans, err := rom.ParseFlashromLayout(text)
+	if err != nil {
+		return err
+	}
+	next, err := rom.Relayout(img.Data, spans)
+	if err != nil {
+		return fmt.Errorf("nothing written: %w", err)
+	}
+	if err := safefile.Write(*out, next, 0o644); err != nil {
+		return err
+	}
+	d, err := rom.ParseDescriptor(next)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote %s with the regions:\n", *out)
+	for _, r := range d.Regions {
+		if r.Used() {
+			fmt.Fprintf(e.stdout, "  %s\n", r)
+		}
+	}
+	fmt.Fprintf(e.stdout, "Intel ME: %s\n", rom.AnalyzeME(next, d).Summary())
+	return nil
+}
+
+func runRomAssemble(e *env, args []string) error {
+	fs := commandFlags(e, "rom assemble")
+	backup := fs.String("backup", "", "a read of your whole chip (glint flash backup): its descriptor, ME and GbE are kept")
+	bios := fs.String("bios", "", "the coreboot image for this board and layout (only its BIOS region is used)")
+	out := fs.String("o", "", "write the whole-chip image here")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || *backup == "" || *bios == "" || *out == "" {
+		return usageErrorf("usage: glint rom assemble --backup CHIP.rom --bios COREBOOT.rom -o OUT")
+	}
+	full, err := rom.FromFile(*backup)
+	if err != nil {
+		return err
+	}
+	build, err := rom.FromFile(*bios)
+	if err != nil {
+		return err
+	}
+	img, err := rom.Assemble(full, build)
+	if err != nil {
+		return fmt.Errorf("nothing written: %w", err)
+	}
+	if err := safefile.Write(*out, img.Data, 0o644); err != nil {
+		return err
+	}
+	off, size := img.BIOSRegion()
+	fmt.Fprintf(e.stdout, "wrote %s: descriptor, ME and GbE from %s, BIOS region 0x%x-0x%x from %s\n", *out, *backup, off, off+size-1, *bios)
+	fmt.Fprintf(e.stdout, "check it before flashing: glint rom inspect %s\n", *out)
+	return nil
 }

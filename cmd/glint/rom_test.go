@@ -134,3 +134,48 @@ func gpgOut(t *testing.T, home, out string, args ...string) {
 		t.Fatalf("gpg %v: %v\n%s", args, err, b)
 	}
 }
+
+// relayout and assemble on the synthetic ThinkPad images the docs use.
+func TestRomRelayoutAssemble(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command("go", "test", "-run", "TestWriteSynthImages", "-synth-out", dir, "./")
+	cmd.Dir = "../../internal/rom"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	stock := filepath.Join(dir, "x230-stock.rom")
+	if _, err := os.Stat(stock); err != nil {
+		t.Skip("synthetic images not written (cbfstool/ifdtool missing)")
+	}
+	layout := filepath.Join(dir, "max.txt")
+	os.WriteFile(layout, []byte("00003000:0007ffff me\n00080000:00bfffff bios\n"), 0o644)
+	out, code := glintRun("rom", "relayout", stock, "--layout", layout, "-o", filepath.Join(dir, "r.rom"))
+	if code == 0 || !strings.Contains(out, "not erased") || !strings.Contains(out, "me_cleaner") {
+		t.Fatalf("a stock ME was cut: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "r.rom")); err == nil {
+		t.Fatal("an output was written after a refusal")
+	}
+	// the maximized image's own layout, written back: the same bytes
+	max := filepath.Join(dir, "x230-maximized.rom")
+	img, _ := rom.FromFile(max)
+	os.WriteFile(layout, []byte(img.Descriptor.FlashromLayout()), 0o644)
+	out, code = glintRun("rom", "relayout", max, "--layout", layout, "-o", filepath.Join(dir, "same.rom"))
+	if code != 0 || !strings.Contains(out, "neutered") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	a, _ := os.ReadFile(max)
+	b, _ := os.ReadFile(filepath.Join(dir, "same.rom"))
+	if !bytes.Equal(a, b) {
+		t.Fatal("relayout to the same layout changed the image")
+	}
+	// assemble: the stock image's own BIOS region back into it
+	out, code = glintRun("rom", "assemble", "--backup", stock, "--bios", stock, "-o", filepath.Join(dir, "full.rom"))
+	if code != 0 || !strings.Contains(out, "BIOS region 0x500000-0xbfffff") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	out, code = glintRun("rom", "assemble", "--backup", stock, "--bios", max, "-o", filepath.Join(dir, "bad.rom"))
+	if code == 0 || !strings.Contains(out, "nothing written") {
+		t.Fatalf("a maximized build went into a stock chip: exit %d\n%s", code, out)
+	}
+}

@@ -187,12 +187,12 @@ func parseKconfig(data []byte) map[string]string {
 // MismatchError says why an image does not fit the machine it would be
 // flashed onto.
 type MismatchError struct {
-	Field            string // "board", "size", "BIOS region", ...
-	Current, Another string
+	Field        string // "board", "image size", "BIOS region", ...
+	Current, New string
 }
 
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("the %s differs: the chip holds %s, the new image has %s", e.Field, e.Current, e.Another)
+	return fmt.Sprintf("the %s differs: the chip holds %s, the new image has %s", e.Field, e.Current, e.New)
 }
 
 // CheckUpdate says whether next may replace current (the image the chip
@@ -216,6 +216,10 @@ func CheckUpdate(current, next *Image) error {
 	}
 	if !cb.Board.Same(nb.Board) {
 		return &MismatchError{"board", cb.Board.String(), nb.Board.String()}
+	}
+	if cb.TPM != 0 && nb.TPM != 0 && cb.TPM != nb.TPM {
+		// A build for the other TPM family measures nothing on this one.
+		return &MismatchError{"TPM family the build measures for", tpmName(cb.TPM), tpmName(nb.TPM)}
 	}
 	if cd, nd := current.Descriptor, next.Descriptor; cd != nil {
 		if nd != nil {
@@ -244,4 +248,14 @@ func (img *Image) BIOSRegion() (offset, size int64) {
 		}
 	}
 	return 0, int64(len(img.Data))
+}
+
+func tpmName(v int) string {
+	switch v {
+	case 20:
+		return "TPM 2.0"
+	case 12:
+		return "TPM 1.2"
+	}
+	return "no TPM"
 }

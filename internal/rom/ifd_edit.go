@@ -179,7 +179,11 @@ func Relayout(image []byte, changes map[RegionID]RegionSpan) ([]byte, error) {
 		if dropped := len(old) - len(kept); dropped > 0 {
 			lost := append(append([]byte(nil), old[:fromOff]...), old[fromOff+copySize:]...)
 			if !erased(lost) {
-				return nil, fmt.Errorf("rom: relayout: %s shrinks from %d to %d KiB and the %d bytes it would lose are not erased: %w", RegionID(i), cur.Size()>>10, nw.Size()>>10, dropped, ErrDataLoss)
+				hint := ""
+				if RegionID(i) == RegionME {
+					hint = " (neuter and truncate the ME first, e.g. me_cleaner -S -r -t; glint rom inspect shows how much of the region it then uses)"
+				}
+				return nil, fmt.Errorf("rom: relayout: %s shrinks from %d to %d KiB and the %d bytes it would lose are not erased%s: %w", RegionID(i), cur.Size()>>10, nw.Size()>>10, dropped, hint, ErrDataLoss)
 			}
 		}
 		copy(out[int64(nw.Base)+toOff:], kept)
