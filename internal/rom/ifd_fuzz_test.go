@@ -87,3 +87,29 @@ func FuzzMERegion(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFlashromLayout: layout files never panic the parser, and what parses
+// names known regions with spans as written.
+func FuzzFlashromLayout(f *testing.F) {
+	f.Add([]byte("00000000:00000fff fd\n00001000:00002fff gbe\n00003000:0007ffff me # shrunk\n00080000:00bfffff bios\n"))
+	f.Add([]byte(synthDescriptorLayout()))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseFlashromLayout(b)
+		if err != nil {
+			return
+		}
+		for id := range m {
+			if id < 0 || int(id) >= len(regionNames) {
+				t.Fatalf("region %d", id)
+			}
+		}
+	})
+}
+
+func synthDescriptorLayout() string {
+	d, err := ParseDescriptor(synthDescriptor(x230Spec(16 << 20)))
+	if err != nil {
+		panic(err)
+	}
+	return d.FlashromLayout()
+}

@@ -1,6 +1,8 @@
 package rom
 
 import (
+	"bytes"
+	"encoding/binary"
 	"os"
 	"testing"
 )
@@ -59,6 +61,35 @@ func FuzzCBFS(f *testing.F) {
 			if fl.DecompressedSize < 1<<20 {
 				fl.Contents()
 			}
+		}
+	})
+}
+
+// FuzzFromBIOSWindow: a fuzzed memory window is either refused or rebuilt
+// into an image whose flash map parses, with only the BIOS region taken
+// from the window.
+func FuzzFromBIOSWindow(f *testing.F) {
+	for _, raw := range seedImages(f) {
+		img, _ := FromBytes(raw)
+		// the top 64 KiB of the image as a window of a larger chip
+		f.Add(bytes.Clone(raw[img.FMAP.Offset : img.FMAP.Offset+0x10000]))
+	}
+	// a 64 KiB BIOS region at the top of a 128 KiB chip
+	w := fmapImage(make([]byte, 0x10000-0x200))
+	binary.LittleEndian.PutUint32(w[18:], 0x20000)
+	binary.LittleEndian.PutUint32(w[fmapHeaderSize:], 0x10000)
+	binary.LittleEndian.PutUint32(w[fmapHeaderSize+fmapAreaSize:], 0x10200)
+	if _, err := fromBIOSWindow(w); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(w)
+	f.Fuzz(func(t *testing.T, window []byte) {
+		img, err := fromBIOSWindow(window)
+		if err != nil {
+			return
+		}
+		if img.FMAP == nil || int64(len(img.Data)) != int64(img.FMAP.Size) {
+			t.Fatal("an image without its flash map came back")
 		}
 	})
 }
