@@ -290,3 +290,23 @@ func (p *Prediction) Changed(o *Prediction) []int {
 	}
 	return out
 }
+
+// CheckFirmwareLog compares what Predict expects coreboot to measure (PCRs
+// 2 and 3) with coreboot's own log of a boot of the same image (cbmem's
+// TCPA log: eventlog.ReadFirmwareLog on the running machine). No changes
+// means the model holds for this board; an "added" event is a file this
+// board's coreboot also measures, a "changed" one a file whose bytes
+// differ. Run it once per board on the running image before relying on
+// predictions for updates.
+func (p *Prediction) CheckFirmwareLog(live *eventlog.Log) []eventlog.Change {
+	keep := func(l *eventlog.Log) *eventlog.Log {
+		out := &eventlog.Log{Format: l.Format, Algs: l.Algs, Source: l.Source}
+		for _, e := range l.Events {
+			if e.PCR == 2 || e.PCR == 3 {
+				out.Events = append(out.Events, e)
+			}
+		}
+		return out
+	}
+	return eventlog.Diff(keep(p.Log), keep(live))
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/ulikunitz/xz"
 
+	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/tpm"
 )
@@ -277,5 +278,34 @@ func TestParseSELFMalformed(t *testing.T) {
 		if _, err := ParseSELF(b); err == nil {
 			t.Errorf("%s: parsed", tc.name)
 		}
+	}
+}
+
+// The model check: a live log equal to the prediction shows no change; a
+// board that also measures its microcode, or a stage with other bytes, is
+// named.
+func TestCheckFirmwareLog(t *testing.T) {
+	img := realROM(t, "coreboot-tpm2.rom")
+	p, err := Predict(img, PredictOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := &eventlog.Log{Format: p.Log.Format, Algs: []tpm.Alg{tpm.SHA256}}
+	for _, e := range p.Log.Events {
+		live.Events = append(live.Events, e)
+	}
+	if ch := p.CheckFirmwareLog(live); len(ch) != 0 {
+		t.Fatalf("the prediction's own log differs: %v", ch)
+	}
+	live.Events = append(live.Events[:2:2], append([]eventlog.Event{{PCR: 2, Type: eventlog.EvCorebootMeasurement,
+		Description: "FMAP: COREBOOT CBFS: cpu_microcode_blob.bin", Digests: map[tpm.Alg][]byte{tpm.SHA256: make([]byte, 32)}}}, live.Events[2:]...)...)
+	live.Events[3].Digests = map[tpm.Alg][]byte{tpm.SHA256: make([]byte, 32)}
+	ch := p.CheckFirmwareLog(live)
+	var got []string
+	for _, c := range ch {
+		got = append(got, c.String())
+	}
+	if len(ch) != 2 || !strings.Contains(strings.Join(got, "\n"), "cpu_microcode_blob.bin added") || !strings.Contains(strings.Join(got, "\n"), "fallback/romstage changed") {
+		t.Fatalf("%v", got)
 	}
 }
