@@ -291,9 +291,7 @@ func TestCheckFirmwareLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := &eventlog.Log{Format: p.Log.Format, Algs: []tpm.Alg{tpm.SHA256}}
-	for _, e := range p.Log.Events {
-		live.Events = append(live.Events, e)
-	}
+	live.Events = append(live.Events, p.Log.Events...)
 	if ch := p.CheckFirmwareLog(live); len(ch) != 0 {
 		t.Fatalf("the prediction's own log differs: %v", ch)
 	}
