@@ -50,11 +50,12 @@ var akTemplate = tpm2.TPMTPublic{
 // accepts as qualifyingData (Part 2, 10.4.3).
 const maxNonce = 64
 
-// createAK creates the AK primary; the caller flushes it.
-func (d *tpm20) createAK() (*tpm2.CreatePrimaryResponse, error) {
+// createAK creates the AK primary for label (nil: the default AK; see
+// labeledAKTemplate); the caller flushes it.
+func (d *tpm20) createAK(label []byte) (*tpm2.CreatePrimaryResponse, error) {
 	rsp, err := tpm2.CreatePrimary{
 		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(d.auth.Owner)},
-		InPublic:      tpm2.New2B(akTemplate),
+		InPublic:      tpm2.New2B(labeledAKTemplate(label)),
 	}.Execute(d.t)
 	if err != nil {
 		return nil, hierarchyAuth("owner", wrap20("TPM2_CreatePrimary(attestation key)", err))
@@ -68,7 +69,7 @@ func (d *tpm20) createAK() (*tpm2.CreatePrimaryResponse, error) {
 func (d *tpm20) CreateAK() (*AK, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	rsp, err := d.createAK()
+	rsp, err := d.createAK(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func (d *tpm20) Quote(ak *AK, bank Alg, pcrs []int, nonce []byte) (*Quote, error
 	if err != nil {
 		return nil, err
 	}
-	key, err := d.createAK()
+	key, err := d.createAK(ak.label)
 	if err != nil {
 		return nil, err
 	}

@@ -150,6 +150,9 @@ type AK struct {
 	Public []byte
 	// blob12 is the TPM 1.2 AIK key blob (TPM_KEY12), loaded per quote.
 	blob12 []byte
+	// label selects one of several TPM 2.0 AKs (see CreateLabeledAK in
+	// ek.go); nil is the default AK.
+	label []byte
 }
 
 // Quote is a TPM-signed statement of PCR values and a caller's nonce.
