@@ -339,20 +339,19 @@ func SortPCRs(p []PCRValue) {
 type Verdict uint8
 
 const (
-	// Trusted: the quote verifies, the log reproduces it, and every quoted
-	// PCR matches an approved golden measurement of the device's model.
+	// Trusted: the quote verifies and every PCR of an approved golden
+	// measurement of the device's model has the golden value.
 	Trusted Verdict = 1
-	// Changed: the quote and log are genuine, but measurements differ from
-	// every approved golden measurement (the differences say which).
+	// Changed: the quote verifies, but PCR values differ from every
+	// approved golden measurement (the summary says which, and which
+	// events, where the event log explains them).
 	Changed Verdict = 2
-	// Unknown: the quote and log are genuine, but no golden measurement is
-	// approved for this model yet.
+	// Unknown: the quote verifies, but no golden measurement is approved
+	// for this model and bank yet.
 	Unknown Verdict = 3
-	// LogMismatch: the quote is genuine, but the event log does not
-	// reproduce its PCRs: the log was altered or is incomplete.
-	LogMismatch Verdict = 4
-	// NotApproved: the device is enrolled but not (or no longer) approved.
-	NotApproved Verdict = 5
+	// NotApproved: the quote verifies, but the device is not (or no longer)
+	// approved by an administrator; the report is kept for them to see.
+	NotApproved Verdict = 4
 )
 
 func (v Verdict) String() string {
@@ -363,8 +362,6 @@ func (v Verdict) String() string {
 		return "changed"
 	case Unknown:
 		return "unknown"
-	case LogMismatch:
-		return "log-mismatch"
 	case NotApproved:
 		return "not-approved"
 	}
