@@ -95,7 +95,7 @@ func TestAppraiseOVMF(t *testing.T) {
 		g.Events = append([]eventlog.EventRecord(nil), golden.Events...)
 		var victim int = -1
 		for i, r := range g.Events {
-			if r.PCR == 0 && r.Type == "EV_EFI_PLATFORM_FIRMWARE_BLOB" {
+			if r.PCR == 0 && r.Type == eventlog.EvEFIPlatformFirmwareBlob {
 				victim = i
 				break
 			}
@@ -103,7 +103,7 @@ func TestAppraiseOVMF(t *testing.T) {
 		if victim < 0 {
 			t.Fatal("no firmware blob event in PCR 0 of the OVMF log")
 		}
-		g.Events[victim].Digest = strings.Repeat("ab", 32)
+		g.Events[victim].Digest = bytes.Repeat([]byte{0xab}, 32)
 		g.PCRs = map[int][]byte{}
 		for p, v := range pcrs {
 			g.PCRs[p] = v

@@ -154,7 +154,7 @@ func TestGoldenAndKeys(t *testing.T) {
 	forEach(t, func(t *testing.T, s *store.Store) {
 		now := time.Now()
 		g := &attest.Golden{Model: "QEMU q35", Label: "coreboot 4.15", Bank: tpm.SHA256, PCRs: map[int][]byte{0: make([]byte, 32), 2: bytes.Repeat([]byte{2}, 32)},
-			Events: []eventlog.EventRecord{{PCR: 2, Type: "COREBOOT_MEASUREMENT", Description: "FMAP: FMAP", Digest: "e2186249244c6f93e6065ea3e7395677b26a334b2bc76879c721f8871801a087"}}, Source: "test"}
+			Events: []eventlog.EventRecord{{PCR: 2, Type: eventlog.EvCorebootMeasurement, Description: "FMAP: FMAP", Alg: tpm.SHA256, Digest: bytes.Repeat([]byte{0xe2}, 32)}}, Source: "test"}
 		id, err := s.AddGolden(ctx, g, "alice", now)
 		if err != nil {
 			t.Fatal(err)

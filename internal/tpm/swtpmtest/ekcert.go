@@ -42,6 +42,13 @@ var (
 // StartWithEKCert is Start for a TPM that carries an EK certificate.
 func StartWithEKCert(t testing.TB, v tpm.Version) (spec string, ca *CA) {
 	t.Helper()
+	return StartWithEKCertIn(t, v, t.TempDir())
+}
+
+// StartWithEKCertIn is StartWithEKCert on the state directory dir; a
+// later StartDir on dir power-cycles that TPM.
+func StartWithEKCertIn(t testing.TB, v tpm.Version, dir string) (spec string, ca *CA) {
+	t.Helper()
 	if _, err := exec.LookPath("swtpm_localca"); err != nil {
 		t.Skip("swtpm_localca is not installed (apt-get install swtpm-tools); skipping the EK certificate test")
 	}
@@ -53,8 +60,26 @@ func StartWithEKCert(t testing.TB, v tpm.Version) (spec string, ca *CA) {
 	if ekErr[i] != nil {
 		t.Fatalf("swtpmtest: %v", ekErr[i])
 	}
-	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, stateFile(v)), ekTemplate[i], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return StartDir(t, v, dir), theCA
+}
+
+// StartDistinctWithEKCert manufactures a TPM of its own in dir (about a
+// second or two: swtpm_setup makes the EKs and their certificates), for
+// tests that need two TPMs with different endorsement keys; StartWithEKCert
+// copies one template, so all its TPMs share their seeds and keys.
+func StartDistinctWithEKCert(t testing.TB, v tpm.Version, dir string) (spec string, ca *CA) {
+	t.Helper()
+	if _, err := exec.LookPath("swtpm_localca"); err != nil {
+		t.Skip("swtpm_localca is not installed (apt-get install swtpm-tools); skipping the EK certificate test")
+	}
+	state, err := manufactureEK(v)
+	if err != nil {
+		t.Fatalf("swtpmtest: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, stateFile(v)), state, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return StartDir(t, v, dir), theCA
@@ -78,7 +103,9 @@ func localCA() (string, error) {
 	return caDir, caErr
 }
 
-func makeEKTemplate(v tpm.Version) ([]byte, error) {
+func makeEKTemplate(v tpm.Version) ([]byte, error) { return manufactureEK(v) }
+
+func manufactureEK(v tpm.Version) ([]byte, error) {
 	ekMu.Lock()
 	defer ekMu.Unlock()
 	dir, err := localCA()
