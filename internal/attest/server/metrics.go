@@ -44,7 +44,7 @@ func (m *metrics) request(route string, code int, d time.Duration) {
 	m.mu.Unlock()
 }
 
-func (m *metrics) refused(reason string) { m.inc(m.refusals, reason) }
+func (m *metrics) refused(reason string)  { m.inc(m.refusals, reason) }
 func (m *metrics) enrolled(status string) { m.inc(m.enrolls, status) }
 func (m *metrics) unlock(result string)   { m.inc(m.unlocks, result) }
 

@@ -81,7 +81,9 @@ func (s *Server) aead() (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-func rowAD(row int64) []byte { return binary.BigEndian.AppendUint64([]byte("glint unlock half v1"), uint64(row)) }
+func rowAD(row int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte("glint unlock half v1"), uint64(row))
+}
 
 func (s *Server) sealHalf(row int64, half []byte) ([]byte, error) {
 	g, err := s.aead()
