@@ -8,7 +8,7 @@ BUILD_DATE := $(shell git log -1 --format=%cs 2>/dev/null || echo 2026-11-25)
 LDFLAGS := -s -w -buildid= -X main.buildDate=$(BUILD_DATE)
 OUT := out
 
-.PHONY: all build lint test unit fuzz-short e2e payload rom demo bench clean deps
+.PHONY: all build lint test unit fuzz-short e2e payload rom demo bench clean deps server
 
 all: build
 
@@ -18,13 +18,23 @@ $(OUT)/glint: $(shell find cmd internal -name '*.go' -not -name '*_test.go') go.
 	@mkdir -p $(OUT)
 	go build -ldflags='$(LDFLAGS)' -o $@ ./cmd/glint
 
+# the attestation server: glint with `attest serve` and its database drivers and dashboard
+# (-tags attestserver). Kept out of out/glint, which runs as /init from flash.
+server: $(OUT)/glint-server
+
+$(OUT)/glint-server: $(shell find cmd internal -name '*.go' -not -name '*_test.go') $(shell find internal/attest -name '*.html' -o -name '*.css') go.mod go.sum
+	@mkdir -p $(OUT)
+	go build -tags attestserver -ldflags='$(LDFLAGS)' -o $@ ./cmd/glint
+
 deps:
 	bash scripts/install-deps.sh
 
 lint:
 	@fmt=$$(gofmt -l cmd internal); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	go vet ./...
+	go vet -tags attestserver ./cmd/glint
 	go run honnef.co/go/tools/cmd/staticcheck@v0.7.0 ./...
+	go run honnef.co/go/tools/cmd/staticcheck@v0.7.0 -tags attestserver ./cmd/glint
 
 # unit + real-part tests (swtpm, gpg, cryptsetup, flashrom, cbfstool)
 unit:

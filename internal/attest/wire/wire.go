@@ -148,7 +148,6 @@ func newEncoder(t Type, sizeHint int) *encoder {
 
 func (e *encoder) u8(v uint8)   { e.b = append(e.b, v) }
 func (e *encoder) u16(v uint16) { e.b = binary.BigEndian.AppendUint16(e.b, v) }
-func (e *encoder) u64(v uint64) { e.b = binary.BigEndian.AppendUint64(e.b, v) }
 func (e *encoder) bytes(v []byte) {
 	e.b = binary.BigEndian.AppendUint32(e.b, uint32(len(v)))
 	e.b = append(e.b, v...)
@@ -216,19 +215,6 @@ func (d *decoder) u16(field string) uint16 {
 	}
 	v := binary.BigEndian.Uint16(d.b[d.off:])
 	d.off += 2
-	return v
-}
-
-func (d *decoder) u64(field string) uint64 {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b)-d.off < 8 {
-		d.fail(field, "truncated")
-		return 0
-	}
-	v := binary.BigEndian.Uint64(d.b[d.off:])
-	d.off += 8
 	return v
 }
 
