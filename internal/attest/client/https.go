@@ -253,7 +253,10 @@ func readLine(br *bufio.Reader, max int) (string, error) {
 		}
 		return "", err
 	}
-	line = bytes.TrimRight(line, "\r\n")
+	// Exactly one terminator: a stray CR is part of the line (and then
+	// malformed), not a second line end.
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
 	return string(line), nil
 }
 
