@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -155,7 +154,18 @@ func writeSync(f *os.File, data []byte, perm os.FileMode) error {
 // maxSumFile bounds a .sha256 file: one line of a hex digest and a name.
 const maxSumFile = 4096
 
-var reSumLine = regexp.MustCompile(`^([0-9a-f]{64})  \*?(\S.{0,254})$`)
+// parseSumLine reads one sha256sum line: 64 lowercase hex digits, two
+// spaces (or space and '*', binary mode), a file name.
+func parseSumLine(line string) (sum, name string, ok bool) {
+	if len(line) < 67 || strings.Trim(line[:64], "0123456789abcdef") != "" || line[64] != ' ' || (line[65] != ' ' && line[65] != '*') {
+		return "", "", false
+	}
+	name = line[66:]
+	if name == "" || len(name) > 255 || name[0] == ' ' {
+		return "", "", false
+	}
+	return line[:64], name, true
+}
 
 // CheckBackup reads a backup and its .sha256 file and fails unless they
 // agree. It is what restore runs before anything is written.
@@ -173,15 +183,15 @@ func CheckBackup(path string) (*Backup, error) {
 		return nil, fmt.Errorf("%w: %s.sha256 is longer than a checksum line", ErrBackup, path)
 	}
 	line, _, _ := strings.Cut(string(raw), "\n")
-	m := reSumLine.FindStringSubmatch(line)
-	if m == nil {
+	sumHex, name, ok := parseSumLine(line)
+	if !ok {
 		return nil, fmt.Errorf("%w: %s.sha256 is not a sha256sum line", ErrBackup, path)
 	}
-	if m[2] != filepath.Base(path) {
-		return nil, fmt.Errorf("%w: %s.sha256 is the checksum of %q, not of %s", ErrBackup, path, m[2], filepath.Base(path))
+	if name != filepath.Base(path) {
+		return nil, fmt.Errorf("%w: %s.sha256 is the checksum of %q, not of %s", ErrBackup, path, name, filepath.Base(path))
 	}
 	var want [32]byte
-	hex.Decode(want[:], []byte(m[1]))
+	hex.Decode(want[:], []byte(sumHex))
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBackup, err)

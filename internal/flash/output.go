@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -91,18 +90,123 @@ type Report struct {
 	WriteProtected bool // a protected range or a locked region refused the write
 }
 
-var (
-	// Found Winbond flash chip "W25Q128.V" (16384 kB, SPI) on dummy.
-	// Found Winbond flash chip "W25Q64.V" (8192 kB, SPI) mapped at physical address 0x00000000ff800000.
-	reFound = regexp.MustCompile(`^Found ([^"]{1,64}) flash chip "([^"]{1,64})" \(([0-9]{1,20}) kB, ([A-Za-z0-9,/ ]{1,32})\)(?: on ([^ ]{1,64})\.| mapped at physical address (0x[0-9a-fA-F]{1,16})\.)?`)
-	// Multiple flash chip definitions match the detected chip(s): "MX25L6405", "MX25L6405D"
-	reMultiple = regexp.MustCompile(`^Multiple flash chip definitions match the detected chip\(s\): (.*)$`)
-	reQuoted   = regexp.MustCompile(`"([^"]{1,64})"`)
-	// Verifying flash... FAILED at 0x00004000! Expected=0xff, Found=0x00, ...
-	reFailedAt = regexp.MustCompile(`FAILED at (0x[0-9a-fA-F]{1,16})`)
-	// Error: Image size (8388608 B) doesn't match the expected size (16777216 B)!
-	reSize = regexp.MustCompile(`Image size \(([0-9]{1,20}) B\) doesn't match the (?:expected|flash chip's) size \(([0-9]{1,20}) B\)`)
-)
+// The sentences are matched by hand rather than with package regexp: this
+// code runs in the firmware's initramfs too, where regexp's tables would
+// cost a few hundred KiB of flash.
+
+// parseFound reads
+//
+//	Found Winbond flash chip "W25Q128.V" (16384 kB, SPI) on dummy.
+//	Found Winbond flash chip "W25Q64.V" (8192 kB, SPI) mapped at physical address 0x00000000ff800000.
+//
+// ok is false for lines that are not such a sentence; err is set for one
+// whose numbers are out of range.
+func parseFound(s string) (c Chip, ok bool, err error) {
+	rest, found := strings.CutPrefix(s, "Found ")
+	if !found {
+		return Chip{}, false, nil
+	}
+	vendor, rest, found := strings.Cut(rest, ` flash chip "`)
+	if !found || vendor == "" || len(vendor) > 64 || strings.Contains(vendor, `"`) {
+		return Chip{}, false, nil
+	}
+	name, rest, found := strings.Cut(rest, `" (`)
+	if !found || name == "" || len(name) > 64 || strings.Contains(name, `"`) {
+		return Chip{}, false, nil
+	}
+	num, rest, found := strings.Cut(rest, " kB, ")
+	if !found || num == "" || len(num) > 20 || strings.Trim(num, "0123456789") != "" {
+		return Chip{}, false, nil
+	}
+	bus, rest, found := strings.Cut(rest, ")")
+	if !found || bus == "" || len(bus) > 32 {
+		return Chip{}, false, nil
+	}
+	kb, perr := strconv.ParseInt(num, 10, 64)
+	if perr != nil || kb <= 0 || kb > maxChipKB {
+		return Chip{}, true, fmt.Errorf("%w: %q kB", ErrOutput, num)
+	}
+	c = Chip{Vendor: vendor, Name: name, Size: kb << 10, Bus: bus}
+	switch {
+	case strings.HasPrefix(rest, " on "):
+		c.On, _, _ = strings.Cut(strings.TrimPrefix(rest, " on "), " ")
+		c.On = strings.TrimSuffix(c.On, ".")
+	case strings.HasPrefix(rest, " mapped at physical address "):
+		c.On, _, _ = strings.Cut(strings.TrimPrefix(rest, " mapped at physical address "), " ")
+		c.On = strings.TrimSuffix(c.On, ".")
+	}
+	if len(c.On) > 64 {
+		c.On = c.On[:64]
+	}
+	return c, true, nil
+}
+
+// quoted returns the "..." strings of s (at most max, each 1..64 bytes).
+func quoted(s string, max int) []string {
+	var out []string
+	for len(out) < max {
+		_, rest, ok := strings.Cut(s, `"`)
+		if !ok {
+			break
+		}
+		q, after, ok := strings.Cut(rest, `"`)
+		if !ok {
+			break
+		}
+		if q != "" && len(q) <= 64 {
+			out = append(out, q)
+		}
+		s = after
+	}
+	return out
+}
+
+// hexAfter parses the hexadecimal number after marker ("FAILED at 0x").
+func hexAfter(s, marker string) (int64, bool, error) {
+	_, rest, ok := strings.Cut(s, marker)
+	if !ok {
+		return 0, false, nil
+	}
+	n := 0
+	for n < len(rest) && n < 17 && strings.IndexByte("0123456789abcdefABCDEF", rest[n]) >= 0 {
+		n++
+	}
+	if n == 0 {
+		return 0, false, nil
+	}
+	v, err := strconv.ParseUint(rest[:n], 16, 64)
+	if err != nil || n > 16 || v > maxChipKB<<10 {
+		return 0, true, fmt.Errorf("%w: %q", ErrOutput, rest[:n])
+	}
+	return int64(v), true, nil
+}
+
+// parseSizeMismatch reads "Image size (N B) doesn't match the expected
+// size (M B)" (or "... the flash chip's size (M B)").
+func parseSizeMismatch(s string) (img, exp int64, ok bool) {
+	_, rest, found := strings.Cut(s, "Image size (")
+	if !found {
+		return 0, 0, false
+	}
+	a, rest, found := strings.Cut(rest, " B) doesn't match the ")
+	if !found {
+		return 0, 0, false
+	}
+	_, rest, found = strings.Cut(rest, "size (")
+	if !found {
+		return 0, 0, false
+	}
+	b, _, found := strings.Cut(rest, " B)")
+	if !found {
+		return 0, 0, false
+	}
+	x, err1 := strconv.ParseInt(a, 10, 64)
+	y, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || x < 0 || y < 0 {
+		return 0, 0, false
+	}
+	return x, y, true
+}
 
 // ParseOutput reads flashrom's combined output. It fails only on output
 // that contradicts itself or exceeds the caps; sentences it does not know
@@ -135,26 +239,18 @@ func (r *Report) line(n int, s string) error {
 	// flashrom prints progress on one line ("Reading old flash chip
 	// contents... done. Erasing and writing flash chip... "), so each
 	// sentence is looked for anywhere on the line.
-	if strings.HasPrefix(s, "Found ") {
-		if m := reFound.FindStringSubmatch(s); m != nil {
-			kb, err := strconv.ParseInt(m[3], 10, 64)
-			if err != nil || kb <= 0 || kb > maxChipKB {
-				return &OutputError{Line: n, Field: "chip size", Err: fmt.Errorf("%w: %q kB", ErrOutput, m[3])}
-			}
-			if len(r.Chips) >= maxChips {
-				return &OutputError{Line: n, Field: "chips", Err: fmt.Errorf("%w: more than %d chips reported", ErrOutput, maxChips)}
-			}
-			on := m[5]
-			if on == "" {
-				on = m[6]
-			}
-			r.Chips = append(r.Chips, Chip{Vendor: m[1], Name: m[2], Size: kb << 10, Bus: m[4], On: on})
-		}
+	c, ok, err := parseFound(s)
+	if err != nil {
+		return &OutputError{Line: n, Field: "chip size", Err: err}
 	}
-	if m := reMultiple.FindStringSubmatch(s); m != nil {
-		for _, q := range reQuoted.FindAllStringSubmatch(m[1], maxChips) {
-			r.Ambiguous = append(r.Ambiguous, q[1])
+	if ok {
+		if len(r.Chips) >= maxChips {
+			return &OutputError{Line: n, Field: "chips", Err: fmt.Errorf("%w: more than %d chips reported", ErrOutput, maxChips)}
 		}
+		r.Chips = append(r.Chips, c)
+	}
+	if rest, ok := strings.CutPrefix(s, "Multiple flash chip definitions match the detected chip(s): "); ok {
+		r.Ambiguous = append(r.Ambiguous, quoted(rest, maxChips)...)
 	}
 	if strings.Contains(s, "No EEPROM/flash device found") {
 		r.NoChip = true
@@ -168,21 +264,12 @@ func (r *Report) line(n int, s string) error {
 	if strings.Contains(s, "Verifying flash... FAILED") || strings.Contains(s, "Verifying flash...FAILED") {
 		r.VerifyFailed = true
 	}
-	if m := reFailedAt.FindStringSubmatch(s); m != nil {
-		at, err := strconv.ParseInt(m[1][2:], 16, 64)
-		if err != nil || at < 0 || at > maxChipKB<<10 {
-			return &OutputError{Line: n, Field: "failure offset", Err: fmt.Errorf("%w: %q", ErrOutput, m[1])}
-		}
-		if r.FailedAt < 0 {
-			r.FailedAt = at
-		}
+	if at, ok, err := hexAfter(s, "FAILED at 0x"); err != nil {
+		return &OutputError{Line: n, Field: "failure offset", Err: err}
+	} else if ok && r.FailedAt < 0 {
+		r.FailedAt = at
 	}
-	if m := reSize.FindStringSubmatch(s); m != nil {
-		img, err1 := strconv.ParseInt(m[1], 10, 64)
-		exp, err2 := strconv.ParseInt(m[2], 10, 64)
-		if err1 != nil || err2 != nil {
-			return &OutputError{Line: n, Field: "image size", Err: fmt.Errorf("%w: %q", ErrOutput, s)}
-		}
+	if img, exp, ok := parseSizeMismatch(s); ok {
 		r.SizeMismatch, r.ImageSize, r.ExpectedSize = true, img, exp
 	}
 	if strings.Contains(s, "Your flash chip is in an unknown state") {
