@@ -117,6 +117,10 @@ var (
 	ErrFlashrom = errors.New("flashrom failed")
 	// ErrVerify: the chip does not hold the expected bytes.
 	ErrVerify = errors.New("the chip does not hold the expected image")
+	// ErrWriteProtected: the chipset or the firmware protects the flash
+	// (coreboot's protected range, glint's lock before handing over to the
+	// OS, a locked region).
+	ErrWriteProtected = errors.New("the flash is write-protected by the firmware: update from glint's boot menu (before the lock) or flash externally")
 )
 
 // FlashromError is a failed flashrom run: its arguments, what it said
@@ -242,7 +246,10 @@ func (f *Flashrom) Write(ctx context.Context, image string, region Region) error
 	}
 	if err != nil || len(rep.Failed) > 0 || rep.VerifyFailed || !(rep.Verified || rep.Identical) {
 		e := ErrFlashrom
-		if rep.VerifyFailed {
+		switch {
+		case rep.WriteProtected:
+			e = ErrWriteProtected
+		case rep.VerifyFailed:
 			e = ErrVerify
 		}
 		return &FlashromError{Args: args, Report: rep, Exit: err, Err: e}

@@ -9,7 +9,9 @@ import (
 // The samples in testdata/flashrom are real output of Debian 12's flashrom
 // 1.3 with the dummy programmer (emulate=W25Q128FV over a file; emulate=
 // MX25L6436 for the ambiguous probe, the same family as the X230's chip;
-// spi_ignorelist=02 for a write whose page programs are lost).
+// spi_ignorelist=02 for a write whose page programs are lost; hwwp=yes,
+// spi_status=0x9c for a chip whose block protection is locked by its WP#
+// pin).
 func sample(t *testing.T, name string) *Report {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "flashrom", name))
@@ -52,6 +54,9 @@ func TestParseOutputSamples(t *testing.T) {
 	}
 	if r = sample(t, "write-failed.txt"); !r.VerifyFailed || !r.UnknownState || r.FailedAt != 0x4000 || len(r.Failed) == 0 {
 		t.Errorf("write failed: %+v", r)
+	}
+	if r = sample(t, "write-protected.txt"); !r.WriteProtected || len(r.Failed) == 0 {
+		t.Errorf("write protected: %+v", r)
 	}
 	if r = sample(t, "write-wrong-size.txt"); !r.SizeMismatch || r.ImageSize != 8<<20 || r.ExpectedSize != 16<<20 {
 		t.Errorf("wrong size: %+v", r)

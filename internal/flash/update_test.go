@@ -334,3 +334,18 @@ func payloadOf(t *testing.T, image []byte) []byte {
 	}
 	return f.Data
 }
+
+// A chip whose block protection is held by its WP# pin (the dummy
+// programmer's hwwp=yes with BP bits and SRP set): the write fails, glint
+// says the flash is write-protected, and the chip still holds the old image.
+func TestWriteProtectedChip(t *testing.T) {
+	old := makeImage(t, imageSpec{vendor: "V", part: "P", payload: 1})
+	next := makeImage(t, imageSpec{vendor: "V", part: "P", payload: 2})
+	chip := newDummyChip(t, old)
+	chip.dev.Programmer += ",hwwp=yes,spi_status=0x9c"
+	_, err := (&Update{Device: chip.dev, Image: next, BackupDir: t.TempDir()}).Run(ctx(t))
+	if !errors.Is(err, ErrWriteProtected) || IsNotWritten(err) || !strings.Contains(err.Error(), "glint flash restore") {
+		t.Fatalf("%v", err)
+	}
+	mustEqual(t, "chip", chip.contents(t), old)
+}
