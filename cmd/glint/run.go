@@ -63,7 +63,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if e.tpmSpec == "" {
 		e.tpmSpec = defaultTPM
 	}
-	if len(args) > 0 && args[0] == "init" || os.Getpid() == 1 && len(args) == 0 {
+	// As PID 1 glint is always the boot flow, whatever the kernel passed:
+	// words of the kernel command line the kernel does not know arrive as
+	// arguments, and returning from here would panic the kernel.
+	if len(args) > 0 && args[0] == "init" || os.Getpid() == 1 {
 		return runInit(e, args)
 	}
 	fs := flag.NewFlagSet("glint", flag.ContinueOnError)
