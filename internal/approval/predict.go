@@ -21,7 +21,7 @@ func Predicted(image []byte, purpose string, bank tpm.Alg, override map[int][]by
 		return tpm.PCRPolicy{}, nil, err
 	}
 	if p.TPM != int(tpm.Version20) {
-		return tpm.PCRPolicy{}, p, fmt.Errorf("the image is built for a TPM 1.2, which cannot check approvals: re-seal from glint's boot menu instead (docs/firmware-updates.md)")
+		return tpm.PCRPolicy{}, p, fmt.Errorf("the image is built for a TPM 1.2, which cannot check approvals: flash without --approval-key; the TOTP code then reads 'unavailable' after the update until the secret is sealed again (docs/firmware-updates.md, TPM 1.2)")
 	}
 	var set []int
 	switch purpose {
