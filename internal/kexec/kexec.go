@@ -39,7 +39,7 @@
 //
 // Example:
 //
-//	img, err := kexec.FromEntry("/boot", entry)
+//	img, err := kexec.FromEntry(entry, kexec.Dir("/boot"))
 //	img.ExtraInitrd = keyCpio
 //	var l kexec.Loader = kexec.NewSystemLoader()
 //	if err := l.Load(img); err != nil { ... }
@@ -109,20 +109,47 @@ var (
 	ErrNotLoaded   = errors.New("nothing loaded")
 )
 
-// FromEntry turns a boot entry into an image whose files are under bootDir.
-func FromEntry(bootDir string, e bootcfg.Entry) (Image, error) {
+// FromEntry turns a boot entry into an image with every file read into
+// memory by read, which gets the entry's paths as the boot configuration
+// names them (relative to /boot). The boot flow reads through the signed
+// manifest, so what is loaded is byte for byte what was verified; Dir reads
+// a directory as it is.
+func FromEntry(e bootcfg.Entry, read func(rel string) ([]byte, error)) (Image, error) {
 	if len(e.Missing) > 0 {
-		return Image{}, fmt.Errorf("entry %q names files that are not in %s: %v", e.Title, bootDir, e.Missing)
+		return Image{}, fmt.Errorf("entry %q names files that are not there: %v", e.Title, e.Missing)
 	}
-	p := func(rel string) string { return filepath.Join(bootDir, filepath.FromSlash(rel)) }
-	img := Image{Kind: e.Kind, Kernel: File{Path: p(e.Kernel)}, Cmdline: e.Cmdline}
-	for _, i := range e.Initrds {
-		img.Initrds = append(img.Initrds, File{Path: p(i)})
+	img := Image{Kind: e.Kind, Cmdline: e.Cmdline}
+	file := func(rel string) (File, error) {
+		b, err := read(rel)
+		return File{Path: rel, Data: b}, err
+	}
+	var err error
+	if img.Kernel, err = file(e.Kernel); err != nil {
+		return img, err
+	}
+	for _, p := range e.Initrds {
+		f, err := file(p)
+		if err != nil {
+			return img, err
+		}
+		img.Initrds = append(img.Initrds, f)
 	}
 	for _, m := range e.Modules {
-		img.Modules = append(img.Modules, Module{File: File{Path: p(m.Path)}, Cmdline: m.Cmdline, NoUnzip: m.NoUnzip})
+		f, err := file(m.Path)
+		if err != nil {
+			return img, err
+		}
+		img.Modules = append(img.Modules, Module{File: f, Cmdline: m.Cmdline, NoUnzip: m.NoUnzip})
 	}
 	return img, img.check()
+}
+
+// Dir reads an entry's files from dir as they are, unverified (tests, and
+// tools that load what a directory holds).
+func Dir(dir string) func(rel string) ([]byte, error) {
+	return func(rel string) ([]byte, error) {
+		return readFile(File{Path: filepath.Join(dir, filepath.FromSlash(rel))}, MaxInitrdSize)
+	}
 }
 
 func (img *Image) check() error {

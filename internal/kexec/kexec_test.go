@@ -76,7 +76,7 @@ func TestDryRunLinuxEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := FromEntry(dir, entries[def])
+	img, err := FromEntry(entries[def], Dir(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestDryRunLinuxEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := d.Loaded
-	if r.Kernel.Path != filepath.Join(dir, "vmlinuz-6.1.0-12-amd64") || r.Kernel.SHA256 != sha(t, filepath.Join(dir, "vmlinuz-6.1.0-12-amd64")) {
+	if r.Kernel.Path != "vmlinuz-6.1.0-12-amd64" || r.Kernel.SHA256 != sha(t, filepath.Join(dir, "vmlinuz-6.1.0-12-amd64")) {
 		t.Errorf("kernel %+v", r.Kernel)
 	}
 	if r.Cmdline != "root=UUID=5b7a0d3e-2b7c-4d41-9e3f-0c7d2f1a9b64 ro quiet" {
@@ -120,7 +120,7 @@ func TestDryRunXenEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := FromEntry(dir, entries[def])
+	img, err := FromEntry(entries[def], Dir(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

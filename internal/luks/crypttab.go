@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"unicode"
 )
@@ -186,4 +187,27 @@ func MergeCrypttab(osEntries []CrypttabEntry, keyed []string) []CrypttabEntry {
 		}
 	}
 	return out
+}
+
+// KeyCrypttab decides the crypttab the key cpio carries: the OS initrd's own
+// entries (so its mapper names, root_crypt or luks-<uuid>, and its other
+// volumes survive) with the sealed volume pointed at the injected key, in
+// the OS initrd's dialect. If the initrd cannot be read, both dialects with
+// the name recorded at seal time.
+func KeyCrypttab(osInitrd io.Reader, uuid, name string) ([]CrypttabEntry, Style) {
+	style := StyleBoth
+	var osTab []CrypttabEntry
+	if info, err := ReadInitrd(osInitrd); err == nil {
+		style, osTab = info.Style, info.Crypttab
+	}
+	listed := false
+	for _, e := range osTab {
+		if strings.EqualFold(e.UUID(), uuid) {
+			listed = true
+		}
+	}
+	if !listed && name != "" {
+		return append(osTab, KeyEntry(name, uuid, "luks")), style
+	}
+	return MergeCrypttab(osTab, []string{uuid}), style
 }

@@ -1,11 +1,16 @@
-// Package safefile writes files so that a power cut leaves either the old or
+// Package safefile reads and writes the files glint depends on safely.
+//
+// Write replaces a file so that a power cut leaves either the old or
 // the new content, never a mix: write a temporary file in the same directory,
-// fsync it, rename it over the target, fsync the directory.
+// fsync it, rename it over the target, fsync the directory. ReadCapped reads
+// a file that may be untrusted or endless (/boot, sysfs, securityfs) with a
+// hard cap instead of trusting its size.
 package safefile
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -59,4 +64,34 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// TooLargeError says a file holds more than a reader is willing to take.
+type TooLargeError struct {
+	Path  string
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s is larger than %d bytes, more than glint will read", e.Path, e.Limit)
+}
+
+// ReadCapped reads a whole file of at most limit bytes. The size is not
+// taken from stat (securityfs and sysfs files report 0, and a file can grow
+// while it is read): at most limit+1 bytes are read, and more than limit is
+// a *TooLargeError, so a huge or endless file cannot exhaust memory.
+func ReadCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, &TooLargeError{Path: path, Limit: limit}
+	}
+	return b, nil
 }

@@ -1,6 +1,7 @@
 package safefile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,5 +29,26 @@ func TestWriteReplacesWholeFile(t *testing.T) {
 	}
 	if err := Write(filepath.Join(dir, "missing", "x"), []byte("x"), 0o644); err == nil {
 		t.Fatal("write into a missing directory succeeded")
+	}
+}
+
+func TestReadCapped(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("12345"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadCapped(p, 5); err != nil || string(b) != "12345" {
+		t.Fatalf("at the cap: %q, %v", b, err)
+	}
+	var tl *TooLargeError
+	if _, err := ReadCapped(p, 4); !errors.As(err, &tl) || tl.Limit != 4 {
+		t.Fatalf("over the cap: %v, want *TooLargeError", err)
+	}
+	// A file that reports size 0 but has content (procfs) is read whole.
+	if b, err := ReadCapped("/proc/self/stat", 4096); err != nil || len(b) == 0 {
+		t.Fatalf("procfs file: %d bytes, %v", len(b), err)
+	}
+	if _, err := ReadCapped(filepath.Join(t.TempDir(), "missing"), 1); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
 	}
 }
