@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/glint-boot/glint/internal/luks"
+	"github.com/glint-boot/glint/internal/safefile"
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 func init() {
@@ -17,21 +20,24 @@ func init() {
 		summary: "measure the LUKS header, unseal the disk key and test it (recovery, tests)", run: runDiskUnseal})
 }
 
+// maxSecretFile caps a passphrase or PIN file.
+const maxSecretFile = 64 << 10
+
 // readSecretLine reads one line (a passphrase or PIN) from a file or stdin.
 func readSecretLine(e *env, file, prompt string) ([]byte, error) {
 	if file != "" {
-		b, err := os.ReadFile(file)
+		b, err := safefile.ReadCapped(file, maxSecretFile)
 		if err != nil {
 			return nil, err
 		}
-		return []byte(strings.TrimRight(string(b), "\r\n")), nil
+		return bytes.TrimRight(b, "\r\n"), nil
 	}
 	fmt.Fprint(e.stderr, prompt)
 	s := bufio.NewScanner(e.stdin)
 	if !s.Scan() {
 		return nil, errors.New("no input for " + strings.TrimSpace(prompt))
 	}
-	return []byte(s.Text()), nil
+	return bytes.Clone(s.Bytes()), nil
 }
 
 func runDiskSeal(e *env, args []string) error {
@@ -47,7 +53,7 @@ func runDiskSeal(e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usageErrorf("usage: glint disk seal [--pin] DEVICE")
 	}
-	f, t, err := otpFlow(e, *profile, "", "")
+	s, t, err := sealedState(e, *profile)
 	if err != nil {
 		return err
 	}
@@ -56,15 +62,15 @@ func runDiskSeal(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer luks.Wipe(pass)
+	defer secret.Wipe(pass)
 	var pin []byte
 	if *withPIN || *pinFile != "" {
 		if pin, err = readSecretLine(e, *pinFile, "New disk unlock PIN: "); err != nil {
 			return err
 		}
-		defer luks.Wipe(pin)
+		defer secret.Wipe(pin)
 	}
-	rec, err := f.SealDisk(fs.Arg(0), pass, pin, *name)
+	rec, err := s.SealDisk(fs.Arg(0), pass, pin, *name)
 	if err != nil {
 		return err
 	}
@@ -82,7 +88,7 @@ func runDiskUnseal(e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	f, t, err := otpFlow(e, *profile, "", "")
+	s, t, err := sealedState(e, *profile)
 	if err != nil {
 		return err
 	}
@@ -92,13 +98,13 @@ func runDiskUnseal(e *env, args []string) error {
 		if pin, err = readSecretLine(e, *pinFile, "Disk unlock PIN: "); err != nil {
 			return err
 		}
-		defer luks.Wipe(pin)
+		defer secret.Wipe(pin)
 	}
-	key, err := f.UnsealDisk(fs.Arg(0), pin)
+	key, err := s.UnsealDiskOn(fs.Arg(0), pin)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	defer luks.Wipe(key)
+	defer secret.Wipe(key)
 	if *out != "" {
 		return os.WriteFile(*out, key, 0o400)
 	}

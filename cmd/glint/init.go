@@ -24,12 +24,8 @@ func buildTime() time.Time {
 // runInit is glint as PID 1 (the initramfs /init).
 func runInit(e *env, args []string) error {
 	return boot.Init(boot.InitOptions{
-		TPM:            initTPMSpec(e.tpmSpec, args),
-		BuildTime:      buildTime(),
-		OwnerFiles:     firmwareOwnerFiles,
-		FirmwareEvents: firmwareEvents,
-		Kexec:          kexecImage,
-		ROMImage:       firmwareImage,
+		TPM:       initTPMSpec(e.tpmSpec, args),
+		BuildTime: buildTime(),
 		RunCommand: func(args []string, out io.Writer) error {
 			return run(args, strings.NewReader(""), out, out)
 		},

@@ -198,35 +198,13 @@ func pgpKeyName(ent *openpgp.Entity) string {
 	return fmt.Sprintf("%s(%X)", name, ent.PrimaryKey.Fingerprint)
 }
 
-// printTamper lists everything wrong, one line each, with the unsigned
-// expected-update note beside the files it mentions.
+// printTamperReport lists everything wrong, one line each, in the words
+// the boot menu uses (manifest.TamperReport).
 func printTamperReport(w io.Writer, bootDir string, te *manifest.TamperError) {
 	fmt.Fprintln(w, "FAILED: /boot does not match its signed manifest")
-	if te.UnknownKey != 0 {
-		fmt.Fprintf(w, "  signature: made by key %016X, which is not an owner key\n", te.UnknownKey)
-	}
-	if te.BadSignature != nil {
-		fmt.Fprintf(w, "  signature: BAD (%v): the manifest or its signature was modified\n", te.BadSignature)
-	}
-	if te.Rollback != nil {
-		fmt.Fprintf(w, "  counter: %v\n", te.Rollback)
-	}
 	note, _ := manifest.ReadExpectedNote(bootDir)
-	why := func(p string) string {
-		if u := note.Explain(p); u != nil {
-			// The note is attacker-writable: quote, never print raw.
-			return fmt.Sprintf("   [expected by an UNSIGNED note: %s %s on %s]", quoteIfOdd(u.Source), quoteIfOdd(u.What), u.Time.Format(time.RFC3339))
-		}
-		return ""
-	}
-	for _, c := range te.Changed {
-		fmt.Fprintf(w, "  changed: %s%s\n", c, why(c.Path))
-	}
-	for _, a := range te.Added {
-		fmt.Fprintf(w, "  added:   %q%s\n", a.Path, why(a.Path))
-	}
-	for _, r := range te.Removed {
-		fmt.Fprintf(w, "  removed: %q%s\n", r.Path, why(r.Path))
+	for _, l := range manifest.TamperReport(te, note) {
+		fmt.Fprintf(w, "  %s\n", l)
 	}
 	if len(te.Changed)+len(te.Added)+len(te.Removed) > 0 || te.Rollback != nil {
 		fmt.Fprintln(w, "If you made these changes (e.g. a kernel update), check them and sign /boot again with your key (glint sign).")
@@ -336,7 +314,7 @@ func runManifestNote(e *env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, "expected updates (UNSIGNED hints from OS hooks):")
 	for _, u := range n.Updates {
-		fmt.Fprintf(e.stdout, "  %s %s %s\n", u.Time.Format(time.RFC3339), quoteIfOdd(u.Source), quoteIfOdd(u.What))
+		fmt.Fprintf(e.stdout, "  %s %s %s\n", u.Time.Format(time.RFC3339), manifest.QuoteText(u.Source), manifest.QuoteText(u.What))
 		for _, f := range u.Files {
 			fmt.Fprintf(e.stdout, "    %q\n", f)
 		}
@@ -385,15 +363,4 @@ func runManifestHeads(e *env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, "To move to glint: glint sign --heads --pubkey FILE.asc", bootDir)
 	return nil
-}
-
-// quoteIfOdd prints plain printable ASCII as is and anything else quoted,
-// so text from /boot cannot send escape sequences to the console.
-func quoteIfOdd(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\' {
-			return strconv.Quote(s)
-		}
-	}
-	return s
 }

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
-	"github.com/glint-boot/glint/internal/boot"
-	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/otp"
-	"github.com/glint-boot/glint/internal/ownerconfig"
+	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/seal"
+	"github.com/glint-boot/glint/internal/sealed"
+	"github.com/glint-boot/glint/internal/secret"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -21,8 +22,11 @@ func init() {
 		summary: "unseal the TOTP secret and show the current code", run: runOTPShow})
 }
 
-// otpFlow opens the TPM and returns the sealing flow shared with the boot.
-func otpFlow(e *env, profileName, issuer, account string) (*boot.Flow, tpm.TPM, error) {
+// sealedState opens the TPM and returns the measured state to seal to on
+// this running system: the profile's PCR plan, PCR 4 and 6 as the next
+// normal boot will have them (replayed from the firmware's log when there
+// is one), the firmware's events for explanations.
+func sealedState(e *env, profileName string) (*sealed.State, tpm.TPM, error) {
 	profile := pcr.Detect()
 	if profileName != "" {
 		p, err := pcr.ByName(profileName)
@@ -35,34 +39,29 @@ func otpFlow(e *env, profileName, issuer, account string) (*boot.Flow, tpm.TPM, 
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := ownerconfig.Default()
-	if issuer != "" {
-		cfg.TOTPIssuer = issuer
-	}
-	cfg.TOTPAccount = account
-	f, err := boot.Workstation(t, e.bootDir, profile, cfg, e.stdin, e.stdout)
-	if err != nil {
+	s := sealed.New(t, profile, e.bootDir)
+	if err := s.RecordStart(); err != nil {
 		t.Close()
 		return nil, nil, err
 	}
-	f.FirmwareEvents = func() []eventlog.EventRecord { return firmwareEvents(f.Bank()) }
-	if f.PredictFromFirmwareLog() {
+	s.FirmwareEvents = sealed.ReadFirmwareEvents
+	if s.PredictFromFirmwareLog() {
 		fmt.Fprintf(e.stderr, "glint: boot-mode and LUKS PCRs predicted from the firmware event log\n")
 	}
-	return f, t, nil
+	return s, t, nil
 }
 
 func runOTPSeal(e *env, args []string) error {
 	fs := commandFlags(e, "otp seal")
 	profile := fs.String("profile", "", "platform profile (default: detected)")
-	issuer := fs.String("issuer", "", "issuer shown in the authenticator app (default glint)")
+	issuer := fs.String("issuer", "glint", "issuer shown in the authenticator app")
 	account := fs.String("account", "", "account name shown in the app (default: this machine's model and serial)")
 	png := fs.String("png", "", "also write the QR code as a PNG file")
 	hotp := fs.Bool("hotp", false, "also program the secret into a Nitrokey Pro / Librem Key for HOTP (admin PIN needed)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	f, t, err := otpFlow(e, *profile, *issuer, *account)
+	s, t, err := sealedState(e, *profile)
 	if err != nil {
 		return err
 	}
@@ -70,24 +69,50 @@ func runOTPSeal(e *env, args []string) error {
 	if err := os.MkdirAll(e.bootDir, 0o755); err != nil {
 		return err
 	}
-	uri, err := f.NewTOTPURI(*hotp)
+	totpSecret, err := s.SealNewTOTP()
 	if err != nil {
 		return err
 	}
-	if *png != "" {
-		out, err := os.Create(*png)
-		if err != nil {
-			return err
+	defer secret.Wipe(totpSecret)
+	if *hotp {
+		if err := programDongle(e, s, totpSecret); err != nil {
+			return fmt.Errorf("program the dongle: %w", err)
 		}
-		if err := otp.WritePNG(out, uri, 8); err != nil {
-			out.Close()
-			return err
-		}
-		if err := out.Close(); err != nil {
-			return err
-		}
+		fmt.Fprintf(e.stdout, "HOTP programmed into the dongle (slot \"HEADS Validation\"), counter 0\n")
 	}
-	return nil
+	key := sealed.TOTPKey(*issuer, *account, totpSecret)
+	if err := sealed.WriteEnrollment(e.stdout, key); err != nil {
+		return err
+	}
+	if *png == "" {
+		return nil
+	}
+	uri, err := key.URI()
+	if err != nil {
+		return err
+	}
+	out, err := os.Create(*png)
+	if err != nil {
+		return err
+	}
+	if err := otp.WritePNG(out, uri, 8); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// programDongle writes the secret into the plugged-in dongle, asking for
+// its admin PIN on the terminal.
+func programDongle(e *env, s *sealed.State, hotpSecret []byte) error {
+	dev, err := sealed.OpenDongle()
+	if err != nil {
+		return fmt.Errorf("open dongle: %w", err)
+	}
+	defer dev.Close()
+	return s.ProgramDongle(dev, hotpSecret, func(tries int) ([]byte, error) {
+		return readSecretLine(e, "", fmt.Sprintf("Dongle admin PIN (%d tries left): ", tries))
+	})
 }
 
 func runOTPShow(e *env, args []string) error {
@@ -96,17 +121,52 @@ func runOTPShow(e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	f, t, err := otpFlow(e, *profile, "", "")
+	s, t, err := sealedState(e, *profile)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	f.ShowTOTP()
-	if !f.TOTPOK() {
-		if _, err := seal.Load(e.bootDir, boot.PurposeTOTP); errors.Is(err, seal.ErrNotSealed) {
-			return &exitError{code: 1, err: errors.New("no TOTP secret sealed under " + e.bootDir + " (glint otp seal)")}
-		}
+	rec, err := sealed.LoadTOTP(e.bootDir)
+	if errors.Is(err, seal.ErrNotSealed) {
+		return &exitError{code: 1, err: errors.New("no TOTP secret sealed under " + e.bootDir + " (glint otp seal)")}
+	}
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	totpSecret, err := s.UnsealTOTP(rec)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "TOTP REFUSED: %s\n", sealed.DescribeTPMError(err))
 		return &exitError{code: 1, err: errors.New("no TOTP code: see above")}
 	}
+	defer secret.Wipe(totpSecret)
+	now := time.Now()
+	code, err := otp.TOTP(otp.SHA1, totpSecret, now, 30*time.Second, 6)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	fmt.Fprintf(e.stdout, "TOTP code: %s   at %s UTC (changes in %d s)\n", otp.FormatCode(code, 6), now.UTC().Format("2006-01-02 15:04:05"), 30-now.Unix()%30)
+	checkDongle(e, s, totpSecret)
 	return nil
+}
+
+// checkDongle has a plugged-in dongle check the next HOTP code, as the boot
+// does; without a dongle it says nothing.
+func checkDongle(e *env, s *sealed.State, hotpSecret []byte) {
+	dev, err := sealed.OpenDongle()
+	if errors.Is(err, dongle.ErrNoDongle) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(e.stdout, "HOTP: dongle: %v\n", err)
+		return
+	}
+	defer dev.Close()
+	switch ok, err := s.CheckHOTP(dev, hotpSecret); {
+	case err != nil:
+		fmt.Fprintf(e.stdout, "HOTP: %v\n", err)
+	case ok:
+		fmt.Fprintf(e.stdout, "HOTP: VALID: the dongle's LED is green\n")
+	default:
+		fmt.Fprintf(e.stdout, "HOTP: INVALID: the dongle's LED is red\n")
+	}
 }

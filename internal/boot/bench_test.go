@@ -112,19 +112,16 @@ func benchNormalBoot(b *testing.B, v tpm.Version) {
 // benchFlow is one power-on's Flow, the TPM opened with counting.
 func benchFlow(m *timedMachine, spec, bootDir string, owner map[string][]byte, input string) (*Flow, *bytes.Buffer) {
 	out := &bytes.Buffer{}
+	src := &tpmDevice{spec: spec}
 	f := &Flow{
-		Con: NewConsole(strings.NewReader(input), out), J: NewJournal(nil, nil), M: m,
+		Con: NewConsole(strings.NewReader(input), out), J: NewJournal(nil, nil),
+		Machine: m, TPM: src,
 		BootDir: bootDir, OwnerFiles: owner,
-		Config: ownerconfig.Default(), Profile: pcr.Coreboot, Now: time.Now,
+		Config: ownerconfig.Default(), Profile: pcr.Coreboot,
 		BuildTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
 	f.Config.Countdown = 0
-	f.OpenTPM = func() (tpm.TPM, error) {
-		t, st, err := tpm.OpenWithStats(spec)
-		f.TPMStats = st
-		return t, err
-	}
-	m.stats = func() *tpm.Stats { return f.TPMStats }
+	m.stats = src.Stats
 	return f, out
 }
 

@@ -1,21 +1,32 @@
 // Package boot is glint as PID 1: the flow a Heads-class laptop runs at every
 // power-on, between the firmware and the operating system.
 //
-//	measure owner files (PCR 7) -> show TOTP (sealed to PCRs 0-4,7) ->
-//	find /boot, verify the signed manifest and rollback counter ->
-//	menu (countdown to the default entry) -> extend "leaving glint" (PCR 4),
-//	lock the TPM platform hierarchy -> kexec the OS
+//	measure modules (PCR 5) and owner files (PCR 7) -> show TOTP (sealed to
+//	PCRs 0-4,7) -> find /boot, verify the signed manifest and rollback
+//	counter -> menu (countdown to the default entry) -> extend "leaving
+//	glint" (PCR 4), lock the TPM platform hierarchy -> kexec the OS
 //
 // Nothing here ends the process: every failure is shown on the console and
 // leads to the menu, from which the owner decides (reboot, power off,
-// recovery shell after authenticating, or a loudly forced boot). Side effects
-// that cannot be undone in a test (kexec, reboot, power off, the shell) go
-// through the Machine interface, so tests run the whole flow on a host with
-// swtpm and a temporary /boot.
+// recovery shell after authenticating, or a loudly forced boot).
+//
+// This package is the order of those steps, the console, the menu and the
+// recovery shell. The steps themselves live below it: sealed secrets in
+// package sealed, the signed /boot in manifest, boot entries in bootcfg,
+// loading the OS in kexec. A Flow depends on three small interfaces, as
+// go-attestation injects an event-log source beside its TPM transport:
+//
+//	TPMSource  opens the TPM (a device at boot, swtpm in tests)
+//	Firmware   the firmware's measurement log and image (cbmem/securityfs
+//	           and /dev/mem at boot, a recorded log or nothing in tests)
+//	Machine    side effects that cannot be undone in a test: kexec, reboot,
+//	           power off, the clock, remounting /boot, key media, the dongle
+//
+// so tests run the whole flow on a host with swtpm, real keys and a
+// temporary /boot, and check what would have been executed.
 package boot
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -27,6 +38,7 @@ import (
 	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/sealed"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -45,6 +57,9 @@ type Machine interface {
 	OwnerKeyMedia() ([]KeyFile, error)
 	// RemountBoot makes /boot writable (true) or read-only again (false).
 	RemountBoot(writable bool) error
+	// Dongle opens the owner's USB security dongle for HOTP;
+	// dongle.ErrNoDongle when none is plugged in.
+	Dongle() (dongle.Device, error)
 }
 
 // KeyFile is an armored OpenPGP secret key found on some medium.
@@ -53,95 +68,84 @@ type KeyFile struct {
 	Data  []byte
 }
 
+// TPMSource opens the machine's TPM, once per boot.
+type TPMSource interface {
+	OpenTPM() (tpm.TPM, error)
+}
+
+// Firmware is what glint reads of the firmware it runs on.
+type Firmware interface {
+	// Events returns the firmware's measurements in bank (nil: no log).
+	Events(bank tpm.Alg) []eventlog.EventRecord
+	// Image returns the running firmware image: without a TPM its hash is
+	// the HOTP secret, as in Heads, so a dongle still shows a reflash.
+	Image() ([]byte, error)
+}
+
 // Flow is one power-on of the machine.
 type Flow struct {
-	Con     *Console
-	J       *Journal
-	M       Machine
-	OpenTPM func() (tpm.TPM, error)
+	Con *Console
+	J   *Journal
+
+	// The flow's dependencies (nil TPM or Firmware: the machine has none).
+	Machine  Machine
+	TPM      TPMSource
+	Firmware Firmware
+
+	// What the machine brought to this boot.
+	//
 	// BootDir is where the OS's /boot is mounted ("" if none was found).
 	BootDir string
-	// OwnerFiles are the owner's files from the firmware image (glint/*):
-	// "owner.asc" (public keys), "config". Measured into PCR 7 by Measure.
+	// OwnerFiles are the owner's files from the firmware image (CBFS
+	// glint/*): rom.OwnerKeyFile (public keys), rom.OwnerConfigFile.
+	// Measured into PCR 7 before anything else uses them.
 	OwnerFiles map[string][]byte
 	Config     ownerconfig.Config
 	Profile    pcr.Profile
-	// Now is the clock (already corrected by the configured RTC offset).
-	Now func() time.Time
-	// BuildTime is when this glint was built: a clock before it is wrong.
-	BuildTime time.Time
-	// FirmwareEvents are the firmware's event-log entries (may be nil).
-	FirmwareEvents func() []eventlog.EventRecord
-	// ROMImage reads the running firmware image (may be nil): without a TPM
-	// its hash is the HOTP secret, as in Heads, so a dongle still shows
-	// whether the firmware changed.
-	ROMImage func() ([]byte, error)
-	// RunCommand runs a glint CLI verb from the recovery shell (may be nil).
-	RunCommand RunCommandFunc
-	// TPMStats counts TPM commands and time (may be nil).
-	TPMStats *tpm.Stats
-	// Started is when /init started (zero: when the flow was made).
-	Started time.Time
-	// OpenDongle opens the owner's USB security dongle for HOTP (nil: none;
-	// dongle.ErrNoDongle when none is plugged in).
-	OpenDongle func() (dongle.Device, error)
 	// Modules are the kernel modules loaded before the flow, measured into
 	// PCR 5 in load order.
-	Modules []loadedModule
+	Modules []Module
+	// BuildTime is when this glint was built: a clock before it is wrong.
+	BuildTime time.Time
+	// Started is when /init started (zero: no timing report).
+	Started time.Time
+	// Now is the clock, corrected by the configured RTC offset (nil:
+	// time.Now minus Config.RTCOffset).
+	Now func() time.Time
+	// RunCommand runs a glint CLI verb from the recovery shell (nil: the
+	// shell offers only its own commands).
+	RunCommand RunCommandFunc
 
+	// This boot so far.
 	tpm      tpm.TPM
-	bank     tpm.Alg
-	events   []eventlog.EventRecord // glint's own measurements this boot
-	mode     string                 // last boot-mode event extended into PCR 4, "" if none
-	verified bool                   // /boot manifest verified this boot
-	problems []string               // tamper findings, shown on the menu
+	state    *sealed.State // measured state; TPM nil when there is none
+	mode     string        // last boot-mode event extended into PCR 4, "" if none
+	verified bool          // /boot manifest verified this boot
+	problems []string      // tamper findings, shown on the menu
 	totpOK   bool
 	manifest *manifest.Manifest // the verified manifest, nil if not verified
 	kept     map[string][]byte  // verified bytes of the default entry's files
-	// startPCRs are the PCRs as glint found them, before any boot-mode
-	// event: PCR 4's value here is its value in every normal boot.
-	startPCRs map[int][]byte
-	entries   []bootcfg.Entry
-	defEntry  int
-	// fwEvents caches FirmwareEvents: the firmware's log does not change
-	// after the firmware handed over, and reading it means mapping cbmem
-	// and parsing it again.
-	fwEvents     []eventlog.EventRecord
-	fwEventsRead bool
+	entries  []bootcfg.Entry
+	defEntry int
 }
 
-// firmwareEvents returns the firmware's measurement log, read once per boot.
-func (f *Flow) firmwareEvents() []eventlog.EventRecord {
-	if !f.fwEventsRead && f.FirmwareEvents != nil {
-		f.fwEvents, f.fwEventsRead = f.FirmwareEvents(), true
-	}
-	return f.fwEvents
+// Module is one kernel module file glint loaded, measured into PCR 5.
+type Module struct {
+	Name string
+	Data []byte
 }
 
-// measure extends PCR index with a measurement of data and records it.
-func (f *Flow) measure(index int, description string, data []byte) error {
-	if f.tpm == nil {
-		return errors.New("no TPM")
+// now is the flow's clock.
+func (f *Flow) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
 	}
-	if err := f.tpm.Extend(index, data); err != nil {
-		return fmt.Errorf("measure %s into PCR %d: %w", description, index, err)
-	}
-	// glint's own measurements are logged like a boot loader's (PFP 1.05,
-	// 10.4.1: EV_IPL).
-	f.events = append(f.events, eventlog.EventRecord{PCR: index, Type: eventlog.EvIPL, Description: description, Alg: f.bank, Digest: pcr.Measure(f.bank, data)})
-	f.J.Debugf("measured %s into PCR %d", description, index)
-	return nil
+	return time.Now().Add(-f.Config.RTCOffset)
 }
 
-// MeasureOwnerFiles extends PCR 7 with the owner files, as pcr.OwnerFiles
-// lists them.
-func (f *Flow) MeasureOwnerFiles() error {
-	for _, m := range pcr.OwnerFiles(f.OwnerFiles) {
-		if err := f.measure(m.PCR, m.Description, m.Data); err != nil {
-			return err
-		}
-	}
-	return nil
+// measure extends a measurement into its PCR and records it.
+func (f *Flow) measure(m pcr.Measurement) error {
+	return f.state.Measure(m)
 }
 
 // setMode extends a boot-mode event into PCR 4. After any of them the
@@ -151,7 +155,7 @@ func (f *Flow) setMode(mode string) error {
 		f.mode = mode
 		return nil
 	}
-	if err := f.measure(pcr.BootMode, mode, []byte(mode)); err != nil {
+	if err := f.measure(pcr.Measurement{PCR: pcr.BootMode, Description: mode, Data: []byte(mode)}); err != nil {
 		return err
 	}
 	f.mode = mode
@@ -165,4 +169,19 @@ func (f *Flow) problem(format string, a ...any) {
 		f.Con.Printf("TAMPER: %s\n", l)
 	}
 	f.J.Debugf("TAMPER: %s", msg)
+}
+
+// withWritableBoot runs fn while /boot is writable.
+func (f *Flow) withWritableBoot(fn func() error) error {
+	if f.Machine == nil {
+		return fn()
+	}
+	if err := f.Machine.RemountBoot(true); err != nil {
+		return fmt.Errorf("make /boot writable: %w", err)
+	}
+	ferr := fn()
+	if err := f.Machine.RemountBoot(false); err != nil && ferr == nil {
+		ferr = err
+	}
+	return ferr
 }

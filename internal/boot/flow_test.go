@@ -15,6 +15,7 @@ import (
 
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/otp"
+	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/rom"
@@ -30,6 +31,7 @@ type fakeMachine struct {
 	kexecs   []kexec.Image
 	reboots  int
 	poweroff int
+	dongle   dongle.Device // nil: none plugged in
 }
 
 func (m *fakeMachine) PowerOff() error { m.poweroff++; return errors.New("powered off (test)") }
@@ -43,6 +45,24 @@ func (m *fakeMachine) SetClock(time.Time) error { return nil }
 func (m *fakeMachine) RemountBoot(bool) error   { return nil }
 func (m *fakeMachine) OwnerKeyMedia() ([]KeyFile, error) {
 	return []KeyFile{{Where: "test-stick", Data: m.key}}, nil
+}
+func (m *fakeMachine) Dongle() (dongle.Device, error) {
+	if m.dongle == nil {
+		return nil, dongle.ErrNoDongle
+	}
+	return m.dongle, nil
+}
+
+// openTPM is a TPMSource that opens a swtpm and keeps it for the test.
+type openTPM struct {
+	spec   string
+	opened tpm.TPM
+}
+
+func (o *openTPM) OpenTPM() (tpm.TPM, error) {
+	t, err := tpm.Open(o.spec)
+	o.opened = t
+	return t, err
 }
 
 const ownerPass = "owner-pass"
@@ -74,7 +94,6 @@ type bench struct {
 	bootDir string
 	machine *fakeMachine
 	pub     []byte
-	lastTPM tpm.TPM
 	// ownerFiles are added to the firmware's owner files (owner.asc is
 	// always there).
 	ownerFiles map[string][]byte
@@ -104,21 +123,18 @@ func (b *bench) power(v tpm.Version, input string) string {
 	b.t.Helper()
 	spec := swtpmtest.StartDir(b.t, v, b.tpmDir)
 	var out bytes.Buffer
+	src := &openTPM{spec: spec}
 	f := &Flow{
-		Con: NewConsole(strings.NewReader(input), &out), J: NewJournal(nil, nil), M: b.machine,
-		OpenTPM: func() (tpm.TPM, error) {
-			t, err := tpm.Open(spec)
-			b.lastTPM = t
-			return t, err
-		},
+		Con: NewConsole(strings.NewReader(input), &out), J: NewJournal(nil, nil),
+		Machine: b.machine, TPM: src,
 		BootDir: b.bootDir, OwnerFiles: b.firmwareFiles(),
-		Config: ownerconfig.Default(), Profile: pcr.Coreboot, Now: time.Now,
+		Config: ownerconfig.Default(), Profile: pcr.Coreboot,
 		BuildTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
 	f.Config.Countdown = 0
 	err := f.Run()
-	if b.lastTPM != nil {
-		b.lastTPM.Close()
+	if src.opened != nil {
+		src.opened.Close()
 	}
 	if err != nil && !errors.Is(err, ErrNoInput) && !strings.Contains(err.Error(), "powered off") {
 		b.t.Fatalf("Run: %v\n%s", err, out.String())

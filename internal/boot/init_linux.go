@@ -10,12 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glint-boot/glint/internal/eventlog"
-	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/rom"
-	"github.com/glint-boot/glint/internal/tpm"
+	"github.com/glint-boot/glint/internal/safefile"
 )
 
 // InitOptions are what main passes to the PID-1 flow.
@@ -24,17 +22,8 @@ type InitOptions struct {
 	BuildTime time.Time
 	// TPM overrides the TPM device ("" tries /dev/tpmrm0 then /dev/tpm0).
 	TPM string
-	// OwnerFiles reads the owner's files from the firmware image; nil uses
-	// the files the payload carries in /etc/glint.
-	OwnerFiles func() (map[string][]byte, error)
-	// FirmwareEvents reads the firmware's measurement log (may be nil).
-	FirmwareEvents func(bank tpm.Alg) []eventlog.EventRecord
-	// Kexec loads and starts an image.
-	Kexec func(img kexec.Image) error
 	// RunCommand runs glint CLI verbs in the recovery shell.
 	RunCommand RunCommandFunc
-	// ROMImage reads the running firmware image (no-TPM HOTP fallback).
-	ROMImage func() ([]byte, error)
 }
 
 // Init is glint as /init: it sets up the system, then runs the boot flow
@@ -77,14 +66,11 @@ func Init(opts InitOptions) (err error) {
 	}
 	modules := loadModules(j)
 
-	files := map[string][]byte{}
-	if opts.OwnerFiles != nil {
-		if f, err := opts.OwnerFiles(); err != nil {
-			// Normal on UEFI machines (no CBFS); the journal keeps why.
-			j.Debugf("owner files from the firmware image: %v", err)
-		} else {
-			files = f
-		}
+	fw := &linuxFirmware{}
+	files, err := fw.OwnerFiles()
+	if err != nil {
+		// Normal on UEFI machines (no CBFS); the journal keeps why.
+		j.Debugf("owner files from the firmware image: %v", err)
 	}
 	if len(files) == 0 {
 		files = payloadOwnerFiles(j)
@@ -111,22 +97,13 @@ func Init(opts InitOptions) (err error) {
 			time.Sleep(250 * time.Millisecond) // disks may still be probing
 		}
 	}
-	m := &linuxMachine{j: j, con: console, bootDev: bootDev, bootDir: bootDir, kexec: opts.Kexec}
-	offset := cfg.RTCOffset
 	f := &Flow{
-		Con: console, J: j, M: m, BootDir: bootDir, OwnerFiles: files, Config: cfg,
-		Profile: profile, BuildTime: opts.BuildTime, Modules: modules,
-		Now:     func() time.Time { return time.Now().Add(-offset) },
-		Started: started, RunCommand: opts.RunCommand, ROMImage: opts.ROMImage,
-		OpenDongle: openSystemDongle,
-	}
-	f.OpenTPM = func() (tpm.TPM, error) {
-		t, st, err := openTPMDevice(opts.TPM)
-		f.TPMStats = st
-		return t, err
-	}
-	if opts.FirmwareEvents != nil {
-		f.FirmwareEvents = func() []eventlog.EventRecord { return opts.FirmwareEvents(f.bank) }
+		Con: console, J: j,
+		Machine:  &linuxMachine{bootDev: bootDev, bootDir: bootDir},
+		TPM:      &tpmDevice{spec: opts.TPM},
+		Firmware: fw,
+		BootDir:  bootDir, OwnerFiles: files, Config: cfg, Profile: profile, Modules: modules,
+		BuildTime: opts.BuildTime, Started: started, RunCommand: opts.RunCommand,
 	}
 	err = f.Run()
 	for {
@@ -139,26 +116,6 @@ func Init(opts InitOptions) (err error) {
 		time.Sleep(time.Second)
 		err = f.Menu()
 	}
-}
-
-// openTPMDevice waits briefly for the kernel's TPM driver.
-func openTPMDevice(spec string) (tpm.TPM, *tpm.Stats, error) {
-	cands := []string{"/dev/tpmrm0", "/dev/tpm0"}
-	if spec != "" {
-		cands = []string{spec}
-	}
-	var lastErr error
-	for try := 0; try < 20; try++ {
-		for _, c := range cands {
-			t, st, err := tpm.OpenWithStats(c)
-			if err == nil {
-				return t, st, nil
-			}
-			lastErr = err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return nil, nil, lastErr
 }
 
 // payloadOwnerFiles reads /etc/glint/* from the initramfs (the payload is
@@ -177,7 +134,7 @@ func payloadOwnerFiles(j *Journal) map[string][]byte {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		b, err := readCapped(filepath.Join("/etc/glint", n), 1<<20)
+		b, err := safefile.ReadCapped(filepath.Join("/etc/glint", n), maxOwnerFile)
 		if err != nil {
 			j.Logf("owner file %s: %v", n, err)
 			continue

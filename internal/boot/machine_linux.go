@@ -3,7 +3,6 @@ package boot
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,27 +10,32 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/glint-boot/glint/internal/blockdev"
 	"github.com/glint-boot/glint/internal/kexec"
+	"github.com/glint-boot/glint/internal/otp/dongle"
+	"github.com/glint-boot/glint/internal/safefile"
+	"github.com/glint-boot/glint/internal/sealed"
 )
 
 // linuxMachine is the real machine glint runs on as PID 1.
 type linuxMachine struct {
-	j       *Journal
-	con     *Console
 	bootDev string // device /boot is mounted from
 	bootDir string
-	kexec   func(img kexec.Image) error
 }
 
 func (m *linuxMachine) PowerOff() error { return powerOff() }
 func (m *linuxMachine) Reboot() error   { return reboot() }
 
+// Kexec loads img with the kernel's kexec and jumps into it.
 func (m *linuxMachine) Kexec(img kexec.Image) error {
-	if m.kexec == nil {
-		return errors.New("kexec is not available in this build")
+	l := kexec.NewSystemLoader()
+	if err := l.Load(img); err != nil {
+		return err
 	}
-	return m.kexec(img)
+	return l.Exec()
 }
+
+func (m *linuxMachine) Dongle() (dongle.Device, error) { return sealed.OpenDongle() }
 
 func (m *linuxMachine) SetClock(t time.Time) error {
 	tv := unix.NsecToTimeval(t.UnixNano())
@@ -58,51 +62,39 @@ var ownerSecretNames = []string{"owner-secret.asc", "glint/owner-secret.asc"}
 
 func (m *linuxMachine) OwnerKeyMedia() ([]KeyFile, error) {
 	var out []KeyFile
-	for i, dev := range blockDevices() {
+	for i, dev := range blockdev.List() {
 		if dev == m.bootDev {
 			continue
 		}
 		dir := fmt.Sprintf("/run/glint/media%d", i)
-		if err := mountFirst(dev, dir, true); err != nil {
+		if err := blockdev.Mount(dev, dir, true); err != nil {
 			continue
 		}
 		for _, n := range ownerSecretNames {
-			b, err := readCapped(filepath.Join(dir, n), 1<<20)
+			b, err := safefile.ReadCapped(filepath.Join(dir, n), maxOwnerFile)
 			if err == nil {
 				out = append(out, KeyFile{Where: dev + ":" + n, Data: b})
 			}
 		}
-		unmount(dir)
+		blockdev.Unmount(dir)
 	}
 	return out, nil
 }
 
-func readCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return b, nil
-}
+// maxOwnerFile caps an owner file or key backup read from the payload or a
+// stick (an armored key is a few KiB).
+const maxOwnerFile = 1 << 20
 
 // findBoot mounts the first block device that holds a /boot: a glint
 // manifest, or a boot loader configuration. Owner config may name it.
 func findBoot(j *Journal, want string) (dev, dir string) {
-	devs := blockDevices()
+	devs := blockdev.List()
 	if strings.HasPrefix(want, "/dev/") {
 		devs = []string{want}
 	}
 	for i, d := range devs {
 		mnt := fmt.Sprintf("/run/glint/boot%d", i)
-		if err := mountFirst(d, mnt, true); err != nil {
+		if err := blockdev.Mount(d, mnt, true); err != nil {
 			continue
 		}
 		for _, probe := range []string{"glint/manifest", "grub/grub.cfg", "grub2/grub.cfg", "loader/entries", "extlinux/extlinux.conf", "syslinux/syslinux.cfg", "boot/grub/grub.cfg"} {
@@ -111,7 +103,7 @@ func findBoot(j *Journal, want string) (dev, dir string) {
 				return d, mnt
 			}
 		}
-		unmount(mnt)
+		blockdev.Unmount(mnt)
 	}
 	return "", ""
 }

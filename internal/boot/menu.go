@@ -13,6 +13,7 @@ import (
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/seal"
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // forcePhrase must be typed in full to boot content that failed verification.
@@ -61,10 +62,10 @@ func (f *Flow) Menu() error {
 			f.forceBoot()
 		case "p":
 			f.shutdownTPM()
-			return f.M.PowerOff()
+			return f.Machine.PowerOff()
 		case "b":
 			f.shutdownTPM()
-			return f.M.Reboot()
+			return f.Machine.Reboot()
 		default:
 			n, err := strconv.Atoi(choice)
 			if err != nil || n < 1 || n > len(f.entries) {
@@ -77,7 +78,7 @@ func (f *Flow) Menu() error {
 }
 
 func (f *Flow) printMenu() {
-	f.Con.Printf("\n=== glint boot menu ===  %s UTC\n", f.Now().UTC().Format("2006-01-02 15:04:05"))
+	f.Con.Printf("\n=== glint boot menu ===  %s UTC\n", f.now().UTC().Format("2006-01-02 15:04:05"))
 	switch {
 	case f.mode != "":
 		f.Con.Banner(red, "secrets are locked for this boot: "+f.mode)
@@ -103,23 +104,23 @@ func (f *Flow) printMenu() {
 
 // showMeasurements prints glint's own measurements and the PCRs.
 func (f *Flow) showMeasurements() {
-	for _, e := range f.firmwareEvents() {
+	for _, e := range f.state.Firmware() {
 		f.Con.Printf("firmware PCR %2d %x %s\n", e.PCR, short8(e.Digest), e.Description)
 	}
-	for _, e := range f.events {
+	for _, e := range f.state.Own {
 		f.Con.Printf("glint    PCR %2d %x %s\n", e.PCR, short8(e.Digest), e.Description)
 	}
 	if f.tpm == nil {
 		return
 	}
 	idx := []int{0, 1, 2, 3, 4, 5, 6, 7}
-	vals, err := f.tpm.ReadPCRs(f.bank, idx)
+	vals, err := f.tpm.ReadPCRs(f.state.Bank, idx)
 	if err != nil {
 		f.Con.Printf("read PCRs: %v\n", err)
 		return
 	}
 	for _, i := range idx {
-		f.Con.Printf("PCR[%2d] %s %x  %s\n", i, f.bank, vals[i], f.Profile.Describe(i))
+		f.Con.Printf("PCR[%2d] %s %x  %s\n", i, f.state.Bank, vals[i], f.Profile.Describe(i))
 	}
 }
 
@@ -173,18 +174,14 @@ func (f *Flow) reseal() {
 		f.Con.Printf("re-seal: %v\n", err)
 		return
 	}
-	secret, err := f.newOTPSecret()
+	totpSecret, err := f.state.SealNewTOTP()
 	if err != nil {
 		f.Con.Printf("re-seal: %v\n", err)
 		return
 	}
-	defer wipe(secret)
-	if err := f.withWritableBoot(func() error { return f.SealTOTP(secret) }); err != nil {
-		f.Con.Printf("re-seal: %v\n", err)
-		return
-	}
+	defer secret.Wipe(totpSecret)
 	f.Con.Printf("A NEW TOTP secret is sealed to this boot's measurements. Enroll it on your phone:\n")
-	if err := f.ShowEnrollment(secret); err != nil {
+	if err := f.showEnrollment(totpSecret); err != nil {
 		f.Con.Printf("%v\n", err)
 	}
 	f.ShowTOTP()
@@ -244,7 +241,7 @@ func (f *Flow) setClock() {
 		f.Con.Printf("not a time: %v\n", err)
 		return
 	}
-	if err := f.M.SetClock(t); err != nil {
+	if err := f.Machine.SetClock(t); err != nil {
 		f.Con.Printf("set clock: %v\n", err)
 		return
 	}
@@ -265,7 +262,7 @@ func (f *Flow) bootEntry(i int, forced bool) {
 		f.Con.Printf("cannot boot %q: %v\n", e.Title, err)
 		return
 	}
-	defer wipe(img.ExtraInitrd)
+	defer secret.Wipe(img.ExtraInitrd)
 	if err := f.setMode(pcr.ModeLeaving); err != nil {
 		f.Con.Printf("cannot lock the secrets before hand-over, refusing: %v\n", err)
 		return
@@ -279,35 +276,20 @@ func (f *Flow) bootEntry(i int, forced bool) {
 	f.reportTiming()
 	f.Con.Printf("glint: kexec %s\n", e.Title)
 	syncDisks()
-	err = f.M.Kexec(img)
+	err = f.Machine.Kexec(img)
 	f.Con.Printf("kexec %q failed: %v\n", e.Title, err)
 }
 
 // loadImage reads an entry's files into memory, each checked against the
-// signed manifest, and adds the disk key if one is sealed for this machine.
+// signed manifest (kexec.FromEntry through readVerified), and adds the disk
+// key if one is sealed for this machine.
 func (f *Flow) loadImage(e bootcfg.Entry, forced bool) (kexec.Image, error) {
-	img := kexec.Image{Kind: e.Kind, Cmdline: e.Cmdline}
-	if forced {
-		img.Cmdline = strings.TrimSpace(strings.NewReplacer(" quiet", "", " splash", "").Replace(" "+img.Cmdline)) + " glint.forced=1"
-	}
-	kernel, err := f.readVerified(e.Kernel)
+	img, err := kexec.FromEntry(e, f.readVerified)
 	if err != nil {
 		return img, err
 	}
-	img.Kernel = kexec.File{Path: e.Kernel, Data: kernel}
-	for _, p := range e.Initrds {
-		b, err := f.readVerified(p)
-		if err != nil {
-			return img, err
-		}
-		img.Initrds = append(img.Initrds, kexec.File{Path: p, Data: b})
-	}
-	for _, m := range e.Modules {
-		b, err := f.readVerified(m.Path)
-		if err != nil {
-			return img, err
-		}
-		img.Modules = append(img.Modules, kexec.Module{File: kexec.File{Path: m.Path, Data: b}, Cmdline: m.Cmdline, NoUnzip: m.NoUnzip})
+	if forced {
+		img.Cmdline = strings.TrimSpace(strings.NewReplacer(" quiet", "", " splash", "").Replace(" "+img.Cmdline)) + " glint.forced=1"
 	}
 	// The OS initrd the key goes with: Linux's initrds, or Xen's last
 	// module (dom0's initrd).
@@ -327,21 +309,4 @@ func (f *Flow) loadImage(e bootcfg.Entry, forced bool) (kexec.Image, error) {
 	}
 	img.ExtraInitrd = key
 	return img, nil
-}
-
-// reportTiming logs what this boot cost: glint's own work, the TPM, and the
-// owner, so slow parts show up in the journal and the test bench.
-func (f *Flow) reportTiming() {
-	if f.Started.IsZero() {
-		return
-	}
-	total := time.Since(f.Started)
-	var n int
-	var inTPM time.Duration
-	if f.TPMStats != nil {
-		n, inTPM = f.TPMStats.Snapshot()
-	}
-	own := total - inTPM - f.Con.waited
-	f.Con.Printf("glint: boot timing: %d ms own work, %d TPM commands taking %d ms, %d ms waiting for the owner\n",
-		own.Milliseconds(), n, inTPM.Milliseconds(), f.Con.waited.Milliseconds())
 }

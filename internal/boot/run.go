@@ -3,10 +3,12 @@ package boot
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/glint-boot/glint/internal/bootcfg"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/rom"
+	"github.com/glint-boot/glint/internal/sealed"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -18,11 +20,11 @@ func (f *Flow) Run() error {
 	f.openTPM()
 	if f.tpm != nil {
 		for _, m := range f.Modules {
-			if err := f.measure(pcr.Modules, "kernel module "+m.Name, m.Data); err != nil {
+			if err := f.measure(pcr.Measurement{PCR: pcr.Modules, Description: "kernel module " + m.Name, Data: m.Data}); err != nil {
 				f.Con.Printf("glint: %v\n", err)
 			}
 		}
-		if err := f.MeasureOwnerFiles(); err != nil {
+		if err := f.measureOwnerFiles(); err != nil {
 			f.Con.Printf("glint: %v\n", err)
 		}
 	}
@@ -37,7 +39,7 @@ func (f *Flow) Run() error {
 				return err
 			}
 			f.shutdownTPM()
-			return f.M.Reboot()
+			return f.Machine.Reboot()
 		}
 	}
 	f.ShowTOTP()
@@ -54,26 +56,41 @@ func (f *Flow) Run() error {
 	return f.Menu()
 }
 
-// openTPM opens the TPM and records the PCRs as glint found them.
+// openTPM opens the TPM and starts the measured state of this boot: the
+// bank glint uses and PCR 4 as glint found it. Without a TPM the state
+// still holds /boot for the no-TPM HOTP check.
 func (f *Flow) openTPM() {
-	if f.OpenTPM == nil {
+	f.state = &sealed.State{BootDir: f.BootDir, Profile: f.Profile, Writable: f.withWritableBoot, Logf: f.J.Debugf, Now: f.now}
+	if f.TPM == nil {
 		return
 	}
-	t, err := f.OpenTPM()
+	t, err := f.TPM.OpenTPM()
 	if err != nil {
 		f.Con.Banner(yellow, "NO TPM")
 		f.Con.Printf("glint: %v\n", err)
 		return
 	}
 	f.tpm = t
-	f.bank = tpm.ChooseBank(t)
-	vals, err := t.ReadPCRs(f.bank, []int{pcr.BootMode})
-	if err != nil {
-		f.Con.Printf("glint: read PCRs: %v\n", err)
+	f.state.TPM, f.state.Bank, f.state.Start = t, tpm.ChooseBank(t), map[int][]byte{}
+	if f.Firmware != nil {
+		f.state.FirmwareEvents = f.Firmware.Events
+	}
+	if err := f.state.RecordStart(); err != nil {
+		f.Con.Printf("glint: %v\n", err)
 		return
 	}
-	f.startPCRs = vals
-	f.J.Logf("%s, PCR bank %s", t.Version(), f.bank)
+	f.J.Logf("%s, PCR bank %s", t.Version(), f.state.Bank)
+}
+
+// measureOwnerFiles extends PCR 7 with the owner files, as pcr.OwnerFiles
+// lists them.
+func (f *Flow) measureOwnerFiles() error {
+	for _, m := range pcr.OwnerFiles(f.OwnerFiles) {
+		if err := f.measure(m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // loadEntries parses the OS's boot configuration.
@@ -122,4 +139,21 @@ func (f *Flow) entryTitle(i int) string {
 		return "none"
 	}
 	return f.entries[i].Title
+}
+
+// reportTiming logs what this boot cost: glint's own work, the TPM, and the
+// owner, so slow parts show up in the journal and the test bench.
+func (f *Flow) reportTiming() {
+	if f.Started.IsZero() {
+		return
+	}
+	total := time.Since(f.Started)
+	var n int
+	var inTPM time.Duration
+	if s, ok := f.TPM.(interface{ Stats() *tpm.Stats }); ok && s.Stats() != nil {
+		n, inTPM = s.Stats().Snapshot()
+	}
+	own := total - inTPM - f.Con.waited
+	f.Con.Printf("glint: boot timing: %d ms own work, %d TPM commands taking %d ms, %d ms waiting for the owner\n",
+		own.Milliseconds(), n, inTPM.Milliseconds(), f.Con.waited.Milliseconds())
 }

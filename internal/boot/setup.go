@@ -8,6 +8,8 @@ import (
 
 	"github.com/glint-boot/glint/internal/manifest"
 	"github.com/glint-boot/glint/internal/seal"
+	"github.com/glint-boot/glint/internal/sealed"
+	"github.com/glint-boot/glint/internal/secret"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -19,7 +21,7 @@ func (f *Flow) ownerSigner() (*manifest.KeySigner, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := f.M.OwnerKeyMedia()
+	files, err := f.Machine.OwnerKeyMedia()
 	if err != nil {
 		return nil, fmt.Errorf("look for the owner key: %w", err)
 	}
@@ -69,7 +71,7 @@ func (f *Flow) owned() bool {
 	if _, _, err := manifest.ReadPair(f.BootDir); err == nil {
 		return true
 	}
-	if _, err := seal.Load(f.BootDir, PurposeTOTP); err == nil || !errors.Is(err, seal.ErrNotSealed) {
+	if _, err := sealed.LoadTOTP(f.BootDir); err == nil || !errors.Is(err, seal.ErrNotSealed) {
 		return true
 	}
 	return false
@@ -106,24 +108,18 @@ func (f *Flow) OwnerSetup() error {
 	if err := f.signBoot(signer); err != nil {
 		return err
 	}
-	secret, err := f.newOTPSecret()
+	totpSecret, err := f.state.SealNewTOTP()
 	if err != nil {
-		return err
-	}
-	defer wipe(secret)
-	if err := f.withWritableBoot(func() error { return f.SealTOTP(secret) }); err != nil {
 		return fmt.Errorf("seal TOTP secret: %w", err)
 	}
-	if err := f.ShowEnrollment(secret); err != nil {
-		return err
-	}
-	return nil
+	defer secret.Wipe(totpSecret)
+	return f.showEnrollment(totpSecret)
 }
 
 // signBoot hashes /boot and writes a new signed manifest (owner key needed).
 func (f *Flow) signBoot(signer manifest.Signer) error {
 	return f.withWritableBoot(func() error {
-		opts := manifest.SignOptions{Now: f.Now}
+		opts := manifest.SignOptions{Now: f.now}
 		if f.defEntry >= 0 && f.defEntry < len(f.entries) {
 			opts.Default = f.entries[f.defEntry].ID
 		}
@@ -134,18 +130,4 @@ func (f *Flow) signBoot(signer manifest.Signer) error {
 		f.Con.Printf("/boot signed: %d files, rollback counter %d\n", len(m.Entries), m.Counter)
 		return nil
 	})
-}
-
-func (f *Flow) withWritableBoot(fn func() error) error {
-	if f.M == nil { // workstation: /boot is whatever the OS mounted
-		return fn()
-	}
-	if err := f.M.RemountBoot(true); err != nil {
-		return fmt.Errorf("make /boot writable: %w", err)
-	}
-	ferr := fn()
-	if err := f.M.RemountBoot(false); err != nil && ferr == nil {
-		ferr = err
-	}
-	return ferr
 }

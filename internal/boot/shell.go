@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/glint-boot/glint/internal/safefile"
 )
 
 // recoveryShell is glint's recovery command line. The payload carries no
@@ -50,7 +52,7 @@ func (f *Flow) recoveryShell() {
 				f.Con.Printf("cat FILE\n")
 				continue
 			}
-			b, err := readCapped(args[1], 64<<10)
+			b, err := safefile.ReadCapped(args[1], 64<<10)
 			if err != nil {
 				f.Con.Printf("cat: %v\n", err)
 				continue

@@ -3,7 +3,6 @@ package boot
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,22 +56,16 @@ func openConsole() (*os.File, error) {
 // a load-order file listing them (dependencies first).
 const moduleDir = "/lib/modules"
 
-// loadedModule is one module file glint loaded, measured into PCR 5.
-type loadedModule struct {
-	Name string
-	Data []byte
-}
-
 // loadModules loads the payload's modules in the listed order with
 // finit_module and returns them so the caller can measure them (PCR 5).
-func loadModules(j *Journal) []loadedModule {
+func loadModules(j *Journal) []Module {
 	f, err := os.Open(filepath.Join(moduleDir, "load-order"))
 	if err != nil {
 		j.Debugf("no module list: %v", err)
 		return nil
 	}
 	defer f.Close()
-	var loaded []loadedModule
+	var loaded []Module
 	s := bufio.NewScanner(f)
 	for s.Scan() {
 		rel := strings.TrimSpace(s.Text())
@@ -89,50 +82,11 @@ func loadModules(j *Journal) []loadedModule {
 			j.Logf("module %s: %v", rel, err)
 			continue
 		}
-		loaded = append(loaded, loadedModule{Name: filepath.Base(rel), Data: data})
+		loaded = append(loaded, Module{Name: filepath.Base(rel), Data: data})
 	}
 	j.Debugf("loaded %d kernel modules", len(loaded))
 	return loaded
 }
-
-// blockDevices lists candidate block devices (whole disks and partitions).
-func blockDevices() []string {
-	ents, err := os.ReadDir("/sys/class/block")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range ents {
-		n := e.Name()
-		if strings.HasPrefix(n, "loop") || strings.HasPrefix(n, "ram") || strings.HasPrefix(n, "dm-") || strings.HasPrefix(n, "sr") {
-			continue
-		}
-		out = append(out, "/dev/"+n)
-	}
-	return out
-}
-
-// mountFirst tries the filesystems glint reads /boot from.
-func mountFirst(dev, dir string, readOnly bool) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
-	if readOnly {
-		flags |= unix.MS_RDONLY
-	}
-	var errs []string
-	for _, fs := range []string{"ext4", "vfat", "ext2", "ext3"} {
-		err := unix.Mount(dev, dir, fs, flags, "")
-		if err == nil {
-			return nil
-		}
-		errs = append(errs, fs+": "+err.Error())
-	}
-	return fmt.Errorf("mount %s: %s", dev, strings.Join(errs, "; "))
-}
-
-func unmount(dir string) error { return unix.Unmount(dir, 0) }
 
 func syncDisks() { unix.Sync() }
 

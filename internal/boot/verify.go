@@ -90,43 +90,13 @@ func (f *Flow) VerifyBoot() {
 	f.Con.Printf("%s\n", msg)
 }
 
+// reportTamper shows every finding, as glint verify does
+// (manifest.TamperReport), each as a TAMPER line the menu keeps.
 func (f *Flow) reportTamper(te *manifest.TamperError) {
-	if te.UnknownKey != 0 {
-		f.problem("manifest signature: made by key %016X, which is not an owner key in the firmware", te.UnknownKey)
+	note, _ := manifest.ReadExpectedNote(f.BootDir)
+	for _, l := range manifest.TamperReport(te, note) {
+		f.problem("%s", l)
 	}
-	if te.BadSignature != nil {
-		f.problem("manifest signature is BAD: the manifest or its signature was modified (%v)", te.BadSignature)
-	}
-	if te.Rollback != nil {
-		f.problem("rollback counter: %v", te.Rollback)
-	}
-	note := f.expectedNote()
-	for _, c := range te.Changed {
-		f.problem("changed: %s%s", c.String(), note[c.Path])
-	}
-	for _, a := range te.Added {
-		f.problem("added: %q (not in the signed manifest)%s", a.Path, note[a.Path])
-	}
-	for _, r := range te.Removed {
-		f.problem("removed: %q (listed in the signed manifest)%s", r.Path, note[r.Path])
-	}
-}
-
-// expectedNote maps paths to the OS hook's explanation, if it left one. The
-// note is unsigned: it only explains, it never makes a change acceptable.
-func (f *Flow) expectedNote() map[string]string {
-	out := map[string]string{}
-	n, err := manifest.ReadExpectedNote(f.BootDir)
-	if err != nil || n == nil {
-		return out
-	}
-	for _, u := range n.Updates {
-		for _, p := range u.Files {
-			out[p] = fmt.Sprintf("  [the OS noted an update on %s: %q by %q; re-sign /boot (menu: s) if you did this]",
-				u.Time.UTC().Format("2006-01-02 15:04"), u.What, u.Source)
-		}
-	}
-	return out
 }
 
 // readVerified reads a /boot file into memory and checks it against the

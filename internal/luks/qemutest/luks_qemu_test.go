@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	glintboot "github.com/glint-boot/glint/internal/boot"
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/luks"
 )
@@ -371,7 +370,7 @@ func keyedInitrd(t *testing.T, img *osImage, osInitrd string, style luks.Style, 
 	return out
 }
 
-// flowInitrd is the cpio internal/boot/disk.go builds today (one
+// flowInitrd is the cpio sealed.DiskKeyCpio builds (one
 // luks.KeyEntry under the recorded mapper name, StyleBoth), appended with
 // luks.WriteInitrd (512-byte padding).
 func flowInitrd(t *testing.T, img *osImage, key []byte, dir string) string {
@@ -384,7 +383,7 @@ func flowInitrd(t *testing.T, img *osImage, key []byte, dir string) string {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	tab, style := glintboot.KeyCrypttab(in, img.uuid, "")
+	tab, style := luks.KeyCrypttab(in, img.uuid, "")
 	keyCpio, err := luks.BuildKeyCpio(key, tab, style)
 	if err != nil {
 		t.Fatal(err)
