@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"errors"
@@ -9,10 +8,11 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/glint-boot/glint/internal/eventlog"
+	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/safefile"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -53,12 +53,7 @@ func loadLog(file, mem string) (*eventlog.Log, error) {
 }
 
 func loadRecords(path string) (*eventlog.Log, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, eventlog.MaxRecordsSize+1))
+	b, err := safefile.ReadCapped(path, eventlog.MaxRecordsSize)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +215,7 @@ func livePCRs(e *env, file string, bank tpm.Alg, idx []int) (map[int][]byte, str
 	} else {
 		errs = append(errs, fmt.Errorf("open TPM %s (--tpm or GLINT_TPM chooses another): %w", e.tpmSpec, err))
 	}
-	m, err := sysfsPCRs(bank, idx)
+	m, err := pcr.ReadSysfs("/sys/class/tpm/tpm0", bank, idx)
 	if err == nil {
 		return m, "the TPM (sysfs)", nil
 	}
@@ -228,61 +223,25 @@ func livePCRs(e *env, file string, bank tpm.Alg, idx []int) (map[int][]byte, str
 	return nil, "", errors.Join(errs...)
 }
 
-func sysfsPCRs(bank tpm.Alg, idx []int) (map[int][]byte, error) {
-	dir := "/sys/class/tpm/tpm0/pcr-" + bank.String()
-	out := map[int][]byte{}
-	for _, p := range idx {
-		b, err := os.ReadFile(fmt.Sprintf("%s/%d", dir, p))
-		if err != nil {
-			return nil, err
-		}
-		v, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil {
-			return nil, fmt.Errorf("%s/%d: %w", dir, p, err)
-		}
-		out[p] = v
-	}
-	return out, nil
-}
-
-// readPCRFile reads "BANK INDEX HEX" lines (what testdata/record.sh saves
-// from a guest's sysfs).
+// readPCRFile reads the bank's values from a file of "BANK INDEX HEX" lines
+// (what testdata/record.sh saves from a guest's sysfs).
 func readPCRFile(path string, bank tpm.Alg) (map[int][]byte, error) {
-	f, err := os.Open(path)
+	raw, err := safefile.ReadCapped(path, pcr.MaxValuesSize)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	out := map[int][]byte{}
-	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
-	for n := 1; sc.Scan(); n++ {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
-			continue
+	vals, err := pcr.ParseValues(raw)
+	if err != nil {
+		var pe *pcr.ParseError
+		if errors.As(err, &pe) {
+			pe.Source = path
 		}
-		if len(fields) != 3 {
-			return nil, fmt.Errorf("%s:%d: want BANK INDEX HEX", path, n)
-		}
-		a, err := tpm.ParseAlg(fields[0])
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
-		}
-		i, err := strconv.Atoi(fields[1])
-		if err != nil || i < 0 || i > 31 {
-			return nil, fmt.Errorf("%s:%d: bad PCR index %q", path, n, fields[1])
-		}
-		v, err := hex.DecodeString(fields[2])
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
-		}
-		if a == bank {
-			out[i] = v
-		}
+		return nil, err
 	}
-	if len(out) == 0 {
+	if len(vals[bank]) == 0 {
 		return nil, fmt.Errorf("%s: no %s values", path, bank)
 	}
-	return out, sc.Err()
+	return vals[bank], nil
 }
 
 func runEventlogDiff(e *env, args []string) error {

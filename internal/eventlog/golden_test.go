@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -146,30 +147,14 @@ func TestGoldenAgainstLiveTPM2Eventlog(t *testing.T) {
 	}
 }
 
-// readPCRs reads "bank index hex" lines recorded from the guest's sysfs.
-func readPCRs(t testing.TB, name string) map[tpm.Alg]map[int][]byte {
+// readPCRs reads the PCR values recorded from the guest's sysfs.
+func readPCRs(t testing.TB, name string) pcr.Values {
 	t.Helper()
-	out := map[tpm.Alg]map[int][]byte{}
-	for _, line := range strings.Split(strings.TrimSpace(string(readGolden(t, name+".pcrs"))), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 {
-			t.Fatalf("bad PCR line %q", line)
-		}
-		alg, err := tpm.ParseAlg(f[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		i, _ := strconv.Atoi(f[1])
-		v, err := hex.DecodeString(f[2])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out[alg] == nil {
-			out[alg] = map[int][]byte{}
-		}
-		out[alg][i] = v
+	v, err := pcr.ParseValues(readGolden(t, name+".pcrs"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return v
 }
 
 // firmwarePCRs are the PCRs firmware owns (PFP 1.05, 2.3.4: 0-7, and 8-9
