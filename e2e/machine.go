@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	legacy "github.com/google/go-tpm/tpm"
-	"github.com/google/go-tpm/tpmutil"
+	"github.com/glint-boot/glint/internal/tpm"
+	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
 )
 
 // Firmware is what the emulated laptop runs at power-on.
@@ -140,51 +140,14 @@ func NewMachine(t *testing.T, fw Firmware, name string) *Machine {
 // manufactureTPM gives the machine a TPM as it leaves the factory (TPM 2.0: endorsement key
 // created, PCR banks SHA-1 and SHA-256 active) or, for TPM 1.2, as Heads-class firmware
 // leaves it after the owner's first reset: owned with the TCG well-known owner and SRK
-// secrets, which glint's TPM 1.2 layer expects (internal/tpm/tpm12.go).
+// secrets, which glint's TPM 1.2 layer expects (internal/tpm/tpm12.go). The unit tests' TPM
+// helper makes it (swtpmtest.Manufacture).
 func (m *Machine) manufactureTPM() error {
-	args := []string{"--tpmstate", m.TPMDir, "--createek", "--overwrite"}
+	v := tpm.Version12
 	if m.Firmware.TPM2() {
-		args = append(args, "--tpm2", "--pcr-banks", "sha1,sha256")
+		v = tpm.Version20
 	}
-	out, err := exec.Command("swtpm_setup", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("swtpm_setup %v: %v\n%s", args, err, out)
-	}
-	if !m.Firmware.TPM2() {
-		return m.takeOwnership12()
-	}
-	return nil
-}
-
-// takeOwnership12 takes ownership with the TCG well-known secret (20 zero bytes) for owner
-// and SRK, as tpmtotp's "takeown -z" does. swtpm_setup --owner-well-known cannot: swtpm 0.7
-// stores SHA-1 of the 20 zero bytes as the owner secret, and glint then gets TPM_AUTHFAIL.
-func (m *Machine) takeOwnership12() error {
-	sock := filepath.Join(m.Dir, "own.sock")
-	os.Remove(sock)
-	sw := exec.Command("swtpm", "socket", "--tpmstate", "dir="+m.TPMDir,
-		"--server", "type=unixio,path="+sock, "--flags", "not-need-init,startup-clear")
-	if err := sw.Start(); err != nil {
-		return err
-	}
-	defer func() { sw.Process.Kill(); sw.Wait(); os.Remove(sock) }()
-	if err := waitFor(sock, 5*time.Second); err != nil {
-		return err
-	}
-	rw, err := tpmutil.OpenTPM(sock)
-	if err != nil {
-		return fmt.Errorf("TPM 1.2 manufacturing: %w", err)
-	}
-	defer rw.Close()
-	ek, err := legacy.ReadPubEK(rw)
-	if err != nil {
-		return fmt.Errorf("TPM 1.2 manufacturing: read EK: %w", err)
-	}
-	var wellKnown legacy.Digest
-	if err := legacy.TakeOwnership(rw, wellKnown, wellKnown, ek); err != nil {
-		return fmt.Errorf("TPM 1.2 manufacturing: take ownership: %w", err)
-	}
-	return nil
+	return swtpmtest.Manufacture(v, m.TPMDir)
 }
 
 // Boot powers the machine on. The TPM is a fresh swtpm process on the machine's state
@@ -413,7 +376,7 @@ func copyFile(src, dst string) error {
 // on the machine's TPM state while the machine is off: swtpm on TCP, tpm2-tools, orderly
 // shutdown so the state is saved.
 func clearTPM2(m *Machine) error {
-	port, err := freePort()
+	port, err := swtpmtest.FreePortPair()
 	if err != nil {
 		return err
 	}
@@ -450,22 +413,4 @@ func clearTPM2(m *Machine) error {
 		return fmt.Errorf("swtpm_ioctl -s: %v: %s", err, out)
 	}
 	return nil
-}
-
-// freePort finds two consecutive free TCP ports (server and control).
-func freePort() (int, error) {
-	for i := 0; i < 20; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		if err == nil {
-			l2.Close()
-			return p, nil
-		}
-	}
-	return 0, errors.New("no two consecutive free TCP ports")
 }

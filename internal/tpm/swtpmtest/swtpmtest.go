@@ -280,20 +280,8 @@ func makeTemplate(v tpm.Version) ([]byte, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	var args []string
-	if v == tpm.Version20 {
-		args = []string{"--tpm2", "--tpmstate", dir, "--pcr-banks", "sha1,sha256"}
-	} else {
-		args = []string{"--tpmstate", dir, "--createek"}
-	}
-	out, err := exec.Command("swtpm_setup", args...).CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("swtpm_setup %v: %v\n%s", args, err, out)
-	}
-	if v == tpm.Version12 {
-		if err := takeOwnership12(dir); err != nil {
-			return nil, err
-		}
+	if err := setup(v, dir, false); err != nil {
+		return nil, err
 	}
 	return os.ReadFile(filepath.Join(dir, stateFile(v)))
 }

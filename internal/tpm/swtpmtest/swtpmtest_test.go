@@ -53,3 +53,44 @@ func TestInstancesAreIndependentAndRestartResetsPCRs(t *testing.T) {
 		}
 	}
 }
+
+// Manufacture makes a factory-fresh TPM over an old one: the old NV
+// counter is gone, and a TPM 1.2 is owned with the well-known secrets.
+func TestManufactureReplacesState(t *testing.T) {
+	for _, v := range []tpm.Version{tpm.Version20, tpm.Version12} {
+		t.Run(v.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			if err := swtpmtest.Manufacture(v, dir); err != nil {
+				t.Fatal(err)
+			}
+			dev, err := tpm.Open(swtpmtest.StartDir(t, v, dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			const index = 0x0180474c
+			if err := dev.NVDefine(tpm.NVSpace{Index: index, Size: 8, Counter: true}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := dev.CounterIncrement(index); err != nil {
+				t.Fatal(err)
+			}
+			info, err := dev.Info()
+			dev.Close()
+			if err != nil || (v == tpm.Version12 && !info.Owned) {
+				t.Fatalf("info %+v, %v", info, err)
+			}
+			swtpmtest.Stop(dir)
+			if err := swtpmtest.Manufacture(v, dir); err != nil {
+				t.Fatal(err)
+			}
+			dev, err = tpm.Open(swtpmtest.StartDir(t, v, dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Close()
+			if v, err := dev.CounterRead(index); err == nil {
+				t.Fatalf("counter survived re-manufacturing (value %d)", v)
+			}
+		})
+	}
+}
