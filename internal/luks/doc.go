@@ -1,8 +1,8 @@
 // Package luks is glint's side of disk unlocking: it reads and measures
 // LUKS headers, manages the keyslot that holds glint's disk unlock key (DUK)
 // through the real cryptsetup, and builds the small cpio that hands the key
-// to the OS initrd. Sealing the key to the TPM is package seal's job; the
-// boot flow glues both together.
+// to the OS initrd. Sealing the key to the TPM is package sealed's job (its
+// disk half uses this package); the boot flow calls it before kexec.
 //
 // # The threat
 //
@@ -95,6 +95,6 @@
 //	info, _ := luks.ReadInitrd(osInitrd)           // best effort
 //	tab := luks.MergeCrypttab(info.Crypttab, []string{m.Summary.UUID})
 //	cpio, err := luks.BuildKeyCpio(key, tab, info.Style)
-//	defer luks.Wipe(cpio)
+//	defer secret.Wipe(cpio)
 //	luks.WriteInitrd(kexecInitrd, osInitrdFile, cpio)
 package luks

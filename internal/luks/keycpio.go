@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"runtime"
 	"sort"
 	"strings"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // Style says which initramfs generator the OS initrd comes from, and so
@@ -169,16 +170,16 @@ func BuildKeyCpio(key []byte, crypttab []CrypttabEntry, style Style) ([]byte, er
 			wr.Close() // idempotent; WriteRecord closes it on success only
 		}
 		if err != nil {
-			Wipe(out.Bytes())
+			secret.Wipe(out.Bytes())
 			return nil, fmt.Errorf("build key cpio: %s: %w", f.name, err)
 		}
 	}
 	if err := cpio.WriteTrailer(w); err != nil {
-		Wipe(out.Bytes())
+		secret.Wipe(out.Bytes())
 		return nil, fmt.Errorf("build key cpio: %w", err)
 	}
 	if out.Len() != total || out.Cap() != total {
-		Wipe(out.Bytes())
+		secret.Wipe(out.Bytes())
 		return nil, fmt.Errorf("build key cpio: internal size mismatch (%d bytes, expected %d)", out.Len(), total)
 	}
 	return out.Bytes(), nil
@@ -205,22 +206,13 @@ func (r *wipingReader) ReadAt(p []byte, off int64) (int, error) {
 
 func (r *wipingReader) Close() error {
 	for _, b := range r.touched {
-		Wipe(b)
+		secret.Wipe(b)
 	}
 	r.touched = nil
 	return nil
 }
 
 func align4(n int) int { return (n + 3) &^ 3 }
-
-// Wipe overwrites b with zeros. Go may have copied a secret elsewhere (a
-// moving GC does not exist in Go today, but a grown slice leaves its old
-// array behind), so code that holds keys keeps them in one slice from
-// start to end and wipes that.
-func Wipe(b []byte) {
-	clear(b)
-	runtime.KeepAlive(b)
-}
 
 // initrdAlign is the boundary Heads pads the OS initrd to before appending
 // (kexec-insert-key.sh). The kernel only needs 4 (init/initramfs.c looks for

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 const testUUID = "4d8ee565-db37-4bf3-972b-51ad4c01387c"
@@ -146,7 +148,7 @@ func TestBuildKeyCpioStyles(t *testing.T) {
 			if len(listed) != len(c.files)+1 || !strings.Contains(string(out), "secret.key") {
 				t.Errorf("cpio -t lists %q", listed)
 			}
-			Wipe(a)
+			secret.Wipe(a)
 			if bytes.Contains(a, key) || bytes.Count(a, []byte{0}) != len(a) {
 				t.Errorf("Wipe left bytes behind")
 			}

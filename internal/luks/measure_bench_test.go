@@ -2,6 +2,8 @@ package luks
 
 import (
 	"testing"
+
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // BenchmarkMeasureLUKS2 measures a default LUKS2 layout (16 MiB header and
@@ -26,6 +28,6 @@ func BenchmarkBuildKeyCpio(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		Wipe(a)
+		secret.Wipe(a)
 	}
 }

@@ -24,6 +24,7 @@
 //	SignBoot     sign.go    the whole `glint sign`, with the counter
 //	Write        store.go   atomic pair write (old or new pair after a power cut)
 //	Verify       verify.go  signature in Go, counter, every file: *TamperError
+//	TamperReport report.go  the findings in words, for the boot menu and glint verify
 //	ReadHeads    heads.go   verify a Heads-signed /boot (kexec*.txt, kexec.sig)
 //	ReadExpectedNote note.go unsigned hints written by OS package hooks
 //

@@ -1,7 +1,7 @@
 // Package otp is the pure half of glint's "is this still my machine?"
 // check: one-time codes, the enrollment URI and QR code, clock sanity, and
 // the HOTP counter file. Sealing the secret to the TPM lives in package
-// seal; talking to a USB dongle lives in otp/dongle.
+// sealed (on package seal); talking to a USB dongle lives in otp/dongle.
 //
 // # The threat
 //

@@ -1,11 +1,22 @@
-// Package pcr says which PCR holds what on the platform glint runs on, and
-// computes PCR values before they happen (prediction).
+// Package pcr says which PCR holds what on the platform glint runs on, what
+// glint itself measures, and computes PCR values before they happen
+// (prediction).
 //
 // Sealing a secret to "the PCRs as they are now" is not enough: the boot-mode
 // PCR must be sealed at the value it has in a NORMAL boot, so the same secret
 // never unseals in a recovery shell or after glint has handed over to the OS
 // (both extend the boot-mode PCR first). Heads does this with its
-// calcfuturepcr; glint does it with Predict.
+// calcfuturepcr; glint replays the measurements that lead there (Extend,
+// Replay, ReplayOnto), and package sealed seals to the result.
+//
+// Files:
+//
+//	profile.go  platform profiles (Coreboot, UEFI), extend arithmetic
+//	owner.go    what glint measures of the owner's firmware files into
+//	            PCR 7 (OwnerFiles): the boot flow extends exactly these, and
+//	            glint rom predict replays them for a new image
+//	values.go   PCR values as text: Linux's sysfs files, "BANK INDEX HEX"
+//	            lines (ParseValues, fuzzed)
 //
 // Profiles (documented for owners in docs/pcrs.md):
 //

@@ -1,6 +1,6 @@
-// Package seal binds glint's secrets (the TOTP/HOTP secret, the disk unlock
-// key) to the measured boot state, and explains in words why a secret did not
-// unseal.
+// Package seal binds a secret to the measured boot state, and explains in
+// words why a secret did not unseal. Which secrets glint seals, and to which
+// PCRs, is package sealed's business; this is the mechanism beneath it.
 //
 // A TPM that refuses to unseal only says "policy check failed". The owner
 // needs to know what changed: firmware? the boot mode? the owner config? So
@@ -10,7 +10,7 @@
 // event log of this boot and returns a *MismatchError naming each PCR that
 // differs, what that PCR holds on this platform, and the events that changed.
 //
-// Where records live: a file under /boot/glint/sealed/ (see Store). The
+// Where records live: a file under /boot/glint/sealed/ (Save, Load). The
 // record is not secret: the sealed blob inside can only be unsealed by this
 // TPM in the recorded state. It is not signed either (it changes whenever the
 // owner reseals), so its PCR values and events are used only to explain a

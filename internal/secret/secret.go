@@ -8,7 +8,13 @@
 //	defer secret.Wipe(pin)
 package secret
 
-// Wipe overwrites b with zeros.
+import "runtime"
+
+// Wipe overwrites b with zeros. Go may have copied a secret elsewhere (a
+// moving GC does not exist in Go today, but a grown slice leaves its old
+// array behind), so code that holds keys keeps them in one slice from
+// start to end and wipes that.
 func Wipe(b []byte) {
 	clear(b)
+	runtime.KeepAlive(b)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/luks"
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 const (
@@ -353,7 +354,7 @@ func keyedInitrd(t *testing.T, img *osImage, osInitrd string, style luks.Style, 
 	if err != nil {
 		t.Fatalf("luks.BuildKeyCpio: %v", err)
 	}
-	defer luks.Wipe(keyCpio)
+	defer secret.Wipe(keyCpio)
 	out := filepath.Join(dir, "initrd-glint-"+style.String()+".img")
 	w, err := os.Create(out)
 	if err != nil {
@@ -388,7 +389,7 @@ func flowInitrd(t *testing.T, img *osImage, key []byte, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer luks.Wipe(keyCpio)
+	defer secret.Wipe(keyCpio)
 	if _, err := in.Seek(0, 0); err != nil {
 		t.Fatal(err)
 	}
