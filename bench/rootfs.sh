@@ -33,7 +33,7 @@ for i in range(n):
     with open(os.path.join(d, "f%06d" % i), "wb") as f:
         f.write(i.to_bytes(8, "little") + block[off:off + size - 8])
 EOF
-BYTES=$(find "$T" -type f -printf '%s\n' | awk '{s += $1} END {printf "%d", s}')
+BYTES=$(find "$T" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.0f", s}')
 NF=$(find "$T" -type f | wc -l)
 find "$T" -type f -print0 | xargs -0 cat >/dev/null
 
