@@ -16,7 +16,7 @@ import (
 // up. In attended mode a failure is shown and the OS asks for its passphrase
 // as usual; in unattended mode (servers) a failure stops the boot.
 func (f *Flow) diskKeyCpio(forced bool, osInitrd io.Reader) ([]byte, error) {
-	if f.Config.DiskUnlock == "off" || f.BootDir == "" {
+	if f.Config.DiskUnlock == "off" || f.BootDir == "" || !f.Config.Boot.Mode.TamperChecks() {
 		return nil, seal.ErrNotSealed
 	}
 	rec, err := sealed.LoadDisk(f.BootDir)

@@ -40,6 +40,7 @@ import (
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/sealed"
 	"github.com/glint-boot/glint/internal/tpm"
+	"github.com/glint-boot/glint/internal/usbboot"
 )
 
 // Machine performs the side effects of the boot flow.
@@ -60,6 +61,13 @@ type Machine interface {
 	// Dongle opens the owner's USB security dongle for HOTP;
 	// dongle.ErrNoDongle when none is plugged in.
 	Dongle() (dongle.Device, error)
+	// USBStorage finds and mounts USB sticks (read-only) for the
+	// "boot from a USB stick" menu item.
+	USBStorage() usbboot.Storage
+	// MountRoot mounts the OS root file system (spec: rootfs.device, ""
+	// for the default) read-only for the root file system check; release
+	// unmounts it.
+	MountRoot(spec string) (dir string, release func(), err error)
 }
 
 // KeyFile is an armored OpenPGP secret key found on some medium.

@@ -21,6 +21,7 @@ import (
 	"github.com/glint-boot/glint/internal/rom"
 	"github.com/glint-boot/glint/internal/tpm"
 	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
+	"github.com/glint-boot/glint/internal/usbboot"
 )
 
 // fakeMachine records the side effects the flow asks for. It stands in for
@@ -32,7 +33,30 @@ type fakeMachine struct {
 	reboots  int
 	poweroff int
 	dongle   dongle.Device // nil: none plugged in
+	// usb is a directory standing in for a mounted USB stick ("": none);
+	// root for the mounted root file system. Mounting is the kernel's and
+	// runs on the emulated laptop (e2e/media_test.go).
+	usb, root string
 }
+
+func (m *fakeMachine) USBStorage() usbboot.Storage { return dirStorage(m.usb) }
+func (m *fakeMachine) MountRoot(spec string) (string, func(), error) {
+	if m.root == "" {
+		return "", nil, errors.New("no root file system " + spec)
+	}
+	return m.root, func() {}, nil
+}
+
+// dirStorage is a mounted stick as a directory.
+type dirStorage string
+
+func (d dirStorage) MountAll() ([]usbboot.Mount, error) {
+	if d == "" {
+		return nil, nil
+	}
+	return []usbboot.Mount{{Device: "/dev/sdb1", Dir: string(d)}}, nil
+}
+func (d dirStorage) UnmountAll() error { return nil }
 
 func (m *fakeMachine) PowerOff() error { m.poweroff++; return errors.New("powered off (test)") }
 func (m *fakeMachine) Reboot() error   { m.reboots++; return nil }
@@ -130,6 +154,11 @@ func (b *bench) power(v tpm.Version, input string) string {
 		BootDir: b.bootDir, OwnerFiles: b.firmwareFiles(),
 		Config: ownerconfig.Default(), Profile: pcr.Coreboot,
 		BuildTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	if raw, ok := b.ownerFiles[rom.OwnerConfigFile]; ok {
+		c, err := ownerconfig.Parse(raw)
+		must(b.t, err)
+		f.Config = c // as init does with the measured glint/config
 	}
 	f.Config.Countdown = 0
 	err := f.Run()

@@ -57,9 +57,16 @@ func (f *Flow) Menu() error {
 		case "c":
 			f.checkPhoneCode()
 		case "x":
+			if !f.Config.Boot.Mode.AllowsRecoveryShell() {
+				f.Con.Printf("restricted boot: no recovery shell; rebooting\n")
+				f.shutdownTPM()
+				return f.Machine.Reboot()
+			}
 			f.recovery()
 		case "f":
 			f.forceBoot()
+		case "u":
+			f.usbBoot()
 		case "p":
 			f.shutdownTPM()
 			return f.Machine.PowerOff()
@@ -79,6 +86,9 @@ func (f *Flow) Menu() error {
 
 func (f *Flow) printMenu() {
 	f.Con.Printf("\n=== glint boot menu ===  %s UTC\n", f.now().UTC().Format("2006-01-02 15:04:05"))
+	if b := f.Config.Boot.Mode.Banner(); b != "" {
+		f.Con.Banner(red, b)
+	}
 	switch {
 	case f.mode != "":
 		f.Con.Banner(red, "secrets are locked for this boot: "+f.mode)
@@ -99,6 +109,7 @@ func (f *Flow) printMenu() {
 	f.Con.Printf("  e) event log and PCRs            j) glint's log        t) set the clock\n")
 	f.Con.Printf("  c) my phone shows another code (clock check)\n")
 	f.Con.Printf("  x) recovery shell (owner key)    f) force boot (ignore tampering)\n")
+	f.Con.Printf("  u) boot from a USB stick (ISO image, signature checked)\n")
 	f.Con.Printf("  b) reboot                        p) power off\n")
 }
 
@@ -207,8 +218,8 @@ func (f *Flow) recovery() {
 // loud confirmation. The boot is measured as forced (PCR 4) and the OS gets
 // glint.forced=1 on its command line, so it can tell.
 func (f *Flow) forceBoot() {
-	if !f.Config.ForceAllowed {
-		f.Con.Printf("forced boot is disabled by the owner's configuration\n")
+	if !f.Config.ForceAllowed || !f.Config.Boot.Mode.AllowsForcedBoot() {
+		f.Con.Printf("forced boot is disabled by the owner's configuration (boot.policy = %s)\n", f.Config.Boot.Mode)
 		return
 	}
 	f.Con.Banner(red, "FORCE BOOT: you are about to run code that did NOT verify")
@@ -254,7 +265,7 @@ func (f *Flow) setClock() {
 func (f *Flow) bootEntry(i int, forced bool) {
 	e := f.entries[i]
 	if !forced && !f.verified {
-		f.Con.Printf("refusing to boot %q: /boot is not verified (see TAMPER lines; f forces)\n", e.Title)
+		f.Con.Printf("refusing to boot %q: /boot or the root file system is not verified (see TAMPER lines; f forces)\n", e.Title)
 		return
 	}
 	img, err := f.loadImage(e, forced)
@@ -263,21 +274,7 @@ func (f *Flow) bootEntry(i int, forced bool) {
 		return
 	}
 	defer secret.Wipe(img.ExtraInitrd)
-	if err := f.setMode(pcr.ModeLeaving); err != nil {
-		f.Con.Printf("cannot lock the secrets before hand-over, refusing: %v\n", err)
-		return
-	}
-	if f.tpm != nil {
-		if err := f.tpm.LockPlatform(); err != nil {
-			f.J.Logf("TPM platform hierarchy not locked: %v", err)
-		}
-		f.shutdownTPM()
-	}
-	f.reportTiming()
-	f.Con.Printf("glint: kexec %s\n", e.Title)
-	syncDisks()
-	err = f.Machine.Kexec(img)
-	f.Con.Printf("kexec %q failed: %v\n", e.Title, err)
+	f.handOver(e.Title, img)
 }
 
 // loadImage reads an entry's files into memory, each checked against the

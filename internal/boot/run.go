@@ -42,8 +42,12 @@ func (f *Flow) Run() error {
 			return f.Machine.Reboot()
 		}
 	}
+	if !f.Config.Boot.Mode.TamperChecks() {
+		return f.basicBoot()
+	}
 	f.ShowTOTP()
 	f.VerifyBoot()
+	f.checkRootfs()
 	f.applySignedDefault()
 	if f.verified && f.totpOK && len(f.entries) > 0 && f.defEntry >= 0 {
 		e := f.entries[f.defEntry]

@@ -14,6 +14,7 @@ import (
 
 	"github.com/glint-boot/glint/internal/manifest"
 	"github.com/glint-boot/glint/internal/rom"
+	"github.com/glint-boot/glint/internal/rootfs"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -47,7 +48,7 @@ func (f *Flow) VerifyBoot() {
 	}
 	// Keep the default entry's files in memory as they are hashed: what
 	// gets kexec'd is then exactly what was verified, read and hashed once.
-	keep := map[string]bool{}
+	keep := map[string]bool{rootfs.ListName: f.Config.Boot.RootfsCheck}
 	if f.defEntry >= 0 && f.defEntry < len(f.entries) {
 		for _, p := range f.entries[f.defEntry].Files() {
 			keep[strings.TrimPrefix(path.Clean("/"+p), "/")] = true
