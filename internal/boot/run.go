@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/glint-boot/glint/internal/approval"
 	"github.com/glint-boot/glint/internal/bootcfg"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/rom"
@@ -65,6 +66,14 @@ func (f *Flow) Run() error {
 // still holds /boot for the no-TPM HOTP check.
 func (f *Flow) openTPM() {
 	f.state = &sealed.State{BootDir: f.BootDir, Profile: f.Profile, Writable: f.withWritableBoot, Logf: f.J.Debugf, Now: f.now}
+	// The owner's approval key, if the owner files name one: secrets are
+	// then sealed so that approved firmware updates keep them.
+	if k, from, err := approval.KeyFromOwnerFiles(f.OwnerFiles); err == nil {
+		f.state.ApprovalKey = k
+		f.J.Logf("approval key from %s%s", rom.OwnerFilePrefix, from)
+	} else if from != "" {
+		f.Con.Printf("glint: approval key: %v\n", err)
+	}
 	if f.TPM == nil {
 		return
 	}

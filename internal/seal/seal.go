@@ -19,6 +19,7 @@ package seal
 
 import (
 	"bytes"
+	"crypto"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -88,6 +89,10 @@ type Request struct {
 	Events    []eventlog.EventRecord
 	Extra     map[string]string
 	Now       time.Time
+	// ApprovalKey, on TPM 2.0, seals so that PCR values this key approves
+	// for the purpose open the secret too (tpm.Authorizer.SealAuthorized;
+	// docs/firmware-updates.md). nil: sealed to Values alone.
+	ApprovalKey crypto.PublicKey
 }
 
 // Seal seals secret with the TPM and returns the record to store.
@@ -95,7 +100,14 @@ func Seal(t tpm.TPM, secret []byte, req Request) (*Record, error) {
 	if len(req.Values) == 0 {
 		return nil, errors.New("seal: no PCRs selected")
 	}
-	blob, err := t.Seal(secret, tpm.PCRPolicy{Bank: req.Bank, Values: req.Values}, req.PIN)
+	policy := tpm.PCRPolicy{Bank: req.Bank, Values: req.Values}
+	var blob []byte
+	var err error
+	if a, ok := t.(tpm.Authorizer); ok && req.ApprovalKey != nil {
+		blob, err = a.SealAuthorized(secret, req.ApprovalKey, []byte(ApprovalRef(req.Purpose)), policy, req.PIN)
+	} else {
+		blob, err = t.Seal(secret, policy, req.PIN)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("seal %s secret: %w", req.Purpose, err)
 	}
@@ -110,6 +122,10 @@ func Seal(t tpm.TPM, secret []byte, req Request) (*Record, error) {
 	}
 	return r, nil
 }
+
+// ApprovalRef is the policyRef that binds owner approvals to a purpose
+// ("totp" -> "glint-totp"), as package approval names them.
+func ApprovalRef(purpose string) string { return "glint-" + purpose }
 
 // PCRList is the sorted list of PCRs the record is sealed to.
 func (r *Record) PCRList() []int {

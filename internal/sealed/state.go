@@ -32,6 +32,7 @@
 package sealed
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
 	"time"
@@ -66,6 +67,11 @@ type State struct {
 	Logf func(format string, a ...any)
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// ApprovalKey is the owner's approval key (approval.KeyFromOwnerFiles),
+	// nil without one. On TPM 2.0 secrets sealed with it also unseal in
+	// states the owner approved (a firmware update): no re-seal, no new
+	// enrolment (docs/firmware-updates.md).
+	ApprovalKey crypto.PublicKey
 
 	firmware     []eventlog.EventRecord
 	firmwareRead bool

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
+	"github.com/glint-boot/glint/internal/approval"
 	"github.com/glint-boot/glint/internal/otp"
 	"github.com/glint-boot/glint/internal/seal"
 	"github.com/glint-boot/glint/internal/secret"
@@ -45,7 +48,7 @@ func (s *State) SealTOTP(totpSecret []byte) error {
 	}
 	rec, err := seal.Seal(s.TPM, totpSecret, seal.Request{
 		Purpose: PurposeTOTP, Profile: s.Profile, Bank: s.Bank, Values: vals,
-		Predicted: predicted, Events: s.Events(), Now: s.now(),
+		Predicted: predicted, Events: s.Events(), Now: s.now(), ApprovalKey: s.ApprovalKey,
 	})
 	if err != nil {
 		return err
@@ -78,7 +81,40 @@ func LoadTOTP(bootDir string) (*seal.Record, error) {
 // tpm.ErrLockout and tpm.ErrCleared mark those TPM states
 // (DescribeTPMError says what to do). The caller wipes the secret.
 func (s *State) UnsealTOTP(rec *seal.Record) ([]byte, error) {
+	if tpm.IsAuthorizedBlob(rec.Blob) {
+		return s.unsealApproved(rec, nil)
+	}
 	return seal.Unseal(s.TPM, rec, nil, s.Profile, s.Events())
+}
+
+// ApprovalsDir is where owner approvals of PCR values are kept (package
+// approval): /boot/glint/approvals.
+func (s *State) ApprovalsDir() string { return filepath.Join(s.BootDir, "glint", "approvals") }
+
+// unsealApproved opens a record sealed with an approval key: the sealed-to
+// state needs nothing more, another state needs the owner's approval of
+// the values the PCRs hold now. A refusal is explained like any other.
+func (s *State) unsealApproved(rec *seal.Record, pin []byte) ([]byte, error) {
+	a, ok := s.TPM.(tpm.Authorizer)
+	if !ok {
+		return nil, fmt.Errorf("unseal %s secret: it was sealed to owner approvals, which this %s cannot check", rec.Purpose, s.TPM.Version())
+	}
+	now, err := s.TPM.ReadPCRs(rec.Bank, rec.PCRList())
+	if err != nil {
+		return nil, fmt.Errorf("unseal %s secret: read PCRs: %w", rec.Purpose, err)
+	}
+	secret, used, err := approval.Unseal(a, rec.Blob, s.ApprovalsDir(), seal.ApprovalRef(rec.Purpose), tpm.PCRPolicy{Bank: rec.Bank, Values: now}, s.ApprovalKey, pin)
+	var pe *tpm.PolicyError
+	if errors.As(err, &pe) {
+		return nil, seal.Explain(rec, now, s.Profile, s.Events(), err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("unseal %s secret: %w", rec.Purpose, err)
+	}
+	if used != nil && s.Logf != nil {
+		s.Logf("%s secret released by the owner's approval: %s", rec.Purpose, approval.Describe(used))
+	}
+	return secret, nil
 }
 
 // TOTPKey labels a secret for the authenticator app: the owner's issuer

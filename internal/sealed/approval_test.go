@@ -1,0 +1,56 @@
+package sealed
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/glint-boot/glint/internal/approval"
+	"github.com/glint-boot/glint/internal/seal"
+	"github.com/glint-boot/glint/internal/tpm"
+)
+
+// No lock-out on TPM 2.0 (docs/firmware-updates.md): a TOTP secret sealed
+// with the owner's approval key survives a firmware change the owner
+// approved, with no re-seal; an unapproved change is refused and named.
+func TestTOTPSurvivesApprovedFirmwareUpdate(t *testing.T) {
+	bootDir, tpmDir := t.TempDir(), t.TempDir()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keyFile := filepath.Join(t.TempDir(), "approval.pem")
+	must(t, approval.WriteKeyFile(keyFile, k))
+	s, _ := workstation(t, tpm.Version20, tpmDir, bootDir)
+	s.ApprovalKey = k.Public()
+	sec, err := s.SealNewTOTP()
+	must(t, err)
+	rec, err := LoadTOTP(bootDir)
+	must(t, err)
+	if !tpm.IsAuthorizedBlob(rec.Blob) {
+		t.Fatal("sealed without the approval key")
+	}
+
+	// Power cycle into "the new firmware": coreboot measures another payload.
+	s, tp := workstation(t, tpm.Version20, tpmDir, bootDir)
+	s.ApprovalKey = k.Public()
+	must(t, tp.Extend(2, []byte("new payload")))
+	_, err = s.unsealTOTP(t)
+	var me *seal.MismatchError
+	if !errors.As(err, &me) || len(me.Changed) != 1 || me.Changed[0].Index != 2 {
+		t.Fatalf("unapproved firmware: %v", err)
+	}
+	// The owner approves exactly this state (as glint flash --approval-key
+	// does from the prediction before writing).
+	now, err := tp.ReadPCRs(rec.Bank, rec.PCRList())
+	must(t, err)
+	a, err := approval.Approve(tpm.PCRPolicy{Bank: rec.Bank, Values: now}, approval.PurposeTOTP, &approval.KeyFile{Path: keyFile})
+	must(t, err)
+	_, err = approval.Save(s.ApprovalsDir(), a)
+	must(t, err)
+	got, err := s.unsealTOTP(t)
+	if err != nil || !bytes.Equal(got, sec) {
+		t.Fatalf("approved firmware: %v", err)
+	}
+}
