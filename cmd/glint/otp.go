@@ -6,9 +6,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/glint-boot/glint/internal/approval"
 	"github.com/glint-boot/glint/internal/otp"
 	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/pcr"
+	"github.com/glint-boot/glint/internal/rom"
 	"github.com/glint-boot/glint/internal/seal"
 	"github.com/glint-boot/glint/internal/sealed"
 	"github.com/glint-boot/glint/internal/secret"
@@ -47,6 +49,16 @@ func sealedState(e *env, profileName string) (*sealed.State, tpm.TPM, error) {
 	s.FirmwareEvents = sealed.ReadFirmwareEvents
 	if s.PredictFromFirmwareLog() {
 		fmt.Fprintf(e.stderr, "glint: boot-mode and LUKS PCRs predicted from the firmware event log\n")
+	}
+	// As the boot flow does: the owner's approval key from the running
+	// firmware's owner files, so approved firmware updates keep the secret.
+	if img, err := rom.FromDevMem(); err == nil {
+		if files, err := rom.OwnerFiles(img); err == nil {
+			if k, from, err := approval.KeyFromOwnerFiles(files); err == nil {
+				s.ApprovalKey = k
+				fmt.Fprintf(e.stderr, "glint: sealing so that PCR values approved by %s%s also unseal (docs/firmware-updates.md)\n", rom.OwnerFilePrefix, from)
+			}
+		}
 	}
 	return s, t, nil
 }
