@@ -17,7 +17,9 @@ import (
 	"github.com/glint-boot/glint/internal/approval"
 	"github.com/glint-boot/glint/internal/flash"
 	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/safefile"
+	"github.com/glint-boot/glint/internal/sealed"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -372,25 +374,45 @@ func (a *approvalFlags) dir(e *env) string {
 	return filepath.Join(e.bootDir, "glint", "approvals")
 }
 
-// approveImage signs the TOTP secret's PCR values as image will produce
-// them and keeps the approval where the boot flow finds it.
+// approveImage signs the PCR values image will produce for the TOTP
+// secret, and for the disk key when one is sealed with an approval key
+// (its PCR 6, the LUKS header, taken from its record), and keeps the
+// approvals where the boot flow finds them.
 func approveImage(e *env, image []byte, s approval.Signer, dir string) error {
-	pol, pred, err := approval.Predicted(image, approval.PurposeTOTP, tpm.SHA256, nil)
-	if err != nil {
-		return fmt.Errorf("approve the new image's PCR values: %w", err)
+	type job struct {
+		purpose  string
+		bank     tpm.Alg
+		override map[int][]byte
 	}
-	for _, n := range pred.Notes {
-		fmt.Fprintf(e.stdout, "   note: %s\n", n)
+	// The bank the secrets were sealed in (SHA-256 unless the TPM has
+	// only SHA-1 active).
+	jobs := []job{{purpose: approval.PurposeTOTP, bank: tpm.SHA256}}
+	if rec, err := sealed.LoadTOTP(e.bootDir); err == nil {
+		jobs[0].bank = rec.Bank
 	}
-	a, err := approval.Approve(pol, approval.PurposeTOTP, s)
-	if err != nil {
-		return err
+	if rec, err := sealed.LoadDisk(e.bootDir); err == nil && tpm.IsAuthorizedBlob(rec.Blob) {
+		jobs = append(jobs, job{approval.PurposeDisk, rec.Bank, map[int][]byte{pcr.LUKS: rec.PCRs[pcr.LUKS]}})
 	}
-	path, err := approval.Save(dir, a)
-	if err != nil {
-		return err
+	for _, j := range jobs {
+		pol, pred, err := approval.Predicted(image, j.purpose, j.bank, j.override)
+		if err != nil {
+			return fmt.Errorf("approve the new image's PCR values: %w", err)
+		}
+		if j.purpose == approval.PurposeTOTP {
+			for _, n := range pred.Notes {
+				fmt.Fprintf(e.stdout, "   note: %s\n", n)
+			}
+		}
+		a, err := approval.Approve(pol, j.purpose, s)
+		if err != nil {
+			return err
+		}
+		path, err := approval.Save(dir, a)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "   approved with %s: %s\n   kept in %s\n", s, approval.Describe(a), path)
 	}
-	fmt.Fprintf(e.stdout, "   approved with %s: %s\n   kept in %s\n", s, approval.Describe(a), path)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/glint-boot/glint/internal/approval"
+	"github.com/glint-boot/glint/internal/luks"
 	"github.com/glint-boot/glint/internal/seal"
 	"github.com/glint-boot/glint/internal/tpm"
 )
@@ -52,5 +53,44 @@ func TestTOTPSurvivesApprovedFirmwareUpdate(t *testing.T) {
 	got, err := s.unsealTOTP(t)
 	if err != nil || !bytes.Equal(got, sec) {
 		t.Fatalf("approved firmware: %v", err)
+	}
+}
+
+// The disk key too: sealed with the approval key, refused after an
+// unapproved firmware change, released after the owner approved the new
+// values (PCR 6 as the header measurement leaves it).
+func TestDiskKeySurvivesApprovedFirmwareUpdate(t *testing.T) {
+	img := luksImage(t)
+	bootDir, tpmDir := t.TempDir(), t.TempDir()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keyFile := filepath.Join(t.TempDir(), "approval.pem")
+	must(t, approval.WriteKeyFile(keyFile, k))
+	s, _ := workstation(t, tpm.Version20, tpmDir, bootDir)
+	s.ApprovalKey = k.Public()
+	rec, err := s.SealDisk(img, []byte(luksPass), nil, "")
+	must(t, err)
+	if !tpm.IsAuthorizedBlob(rec.Blob) {
+		t.Fatal("sealed without the approval key")
+	}
+	s, tp := workstation(t, tpm.Version20, tpmDir, bootDir)
+	s.ApprovalKey = k.Public()
+	must(t, tp.Extend(2, []byte("new payload")))
+	var me *seal.MismatchError
+	if _, err := s.UnsealDiskOn(img, nil); !errors.As(err, &me) {
+		t.Fatalf("unapproved firmware: %v", err)
+	}
+	now, err := tp.ReadPCRs(rec.Bank, rec.PCRList())
+	must(t, err)
+	a, err := approval.Approve(tpm.PCRPolicy{Bank: rec.Bank, Values: now}, approval.PurposeDisk, &approval.KeyFile{Path: keyFile})
+	must(t, err)
+	_, err = approval.Save(s.ApprovalsDir(), a)
+	must(t, err)
+	// UnsealDiskOn measured the header into PCR 6 already; unseal again.
+	key, err := s.UnsealDisk(rec, nil)
+	if err != nil {
+		t.Fatalf("approved firmware: %v", err)
+	}
+	if err := luks.TestKey(img, key); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -98,7 +98,7 @@ func (s *State) SealDisk(device string, passphrase, pin []byte, name string) (*s
 	}
 	rec, err := seal.Seal(s.TPM, key, seal.Request{
 		Purpose: PurposeDisk, Profile: s.Profile, Bank: s.Bank, Values: values,
-		Predicted: predicted, PIN: pin, Events: s.Events(), Now: s.now(),
+		Predicted: predicted, PIN: pin, Events: s.Events(), Now: s.now(), ApprovalKey: s.ApprovalKey,
 		Extra: map[string]string{
 			"uuid": m.Summary.UUID, "device": device, "slot": strconv.Itoa(slot),
 			"name": name, "measurement": string(mj),
@@ -204,6 +204,9 @@ func (s *State) MeasureDiskHeader(rec *seal.Record, device string) error {
 // record wants one). tpm.ErrAuthFail means a wrong PIN; a
 // *seal.MismatchError names what changed. The caller wipes the key.
 func (s *State) UnsealDisk(rec *seal.Record, pin []byte) ([]byte, error) {
+	if tpm.IsAuthorizedBlob(rec.Blob) {
+		return s.unsealApproved(rec, pin)
+	}
 	return seal.Unseal(s.TPM, rec, pin, s.Profile, s.Events())
 }
 
