@@ -81,16 +81,25 @@ func runOTPSeal(e *env, args []string) error {
 	if err := os.MkdirAll(e.bootDir, 0o755); err != nil {
 		return err
 	}
-	totpSecret, err := s.SealNewTOTP()
+	totpSecret, err := sealed.NewSecret(t)
 	if err != nil {
 		return err
 	}
 	defer secret.Wipe(totpSecret)
 	if *hotp {
+		// The dongle first: its admin PIN is checked before anything is
+		// written, and the sealed secret is replaced only once the dongle
+		// holds the new one, so a mistyped PIN changes nothing anywhere.
 		if err := programDongle(e, s, totpSecret); err != nil {
-			return fmt.Errorf("program the dongle: %w", err)
+			return fmt.Errorf("program the dongle (nothing was changed: the old secret stays sealed): %w", err)
 		}
 		fmt.Fprintf(e.stdout, "HOTP programmed into the dongle (slot \"HEADS Validation\"), counter 0\n")
+	}
+	if err := s.SealTOTP(totpSecret); err != nil {
+		if *hotp {
+			return fmt.Errorf("seal the new secret: %w (the dongle already holds it: run glint otp seal --hotp again)", err)
+		}
+		return err
 	}
 	key := sealed.TOTPKey(*issuer, *account, totpSecret)
 	if err := sealed.WriteEnrollment(e.stdout, key); err != nil {
@@ -173,12 +182,13 @@ func checkDongle(e *env, s *sealed.State, hotpSecret []byte) {
 		return
 	}
 	defer dev.Close()
-	switch ok, err := s.CheckHOTP(dev, hotpSecret); {
+	switch v, err := s.CheckHOTP(dev, hotpSecret); {
 	case err != nil:
 		fmt.Fprintf(e.stdout, "HOTP: %v\n", err)
-	case ok:
-		fmt.Fprintf(e.stdout, "HOTP: VALID: the dongle's LED is green\n")
 	default:
-		fmt.Fprintf(e.stdout, "HOTP: INVALID: the dongle's LED is red\n")
+		fmt.Fprintf(e.stdout, "HOTP: %s\n", v)
+		if v.Valid && v.Offset > 0 {
+			fmt.Fprintf(e.stdout, "HOTP: %v\n", otp.CheckVerifyOffset(v.Offset))
+		}
 	}
 }

@@ -64,7 +64,7 @@ func benchNormalBoot(b *testing.B, v tpm.Version) {
 	// First power-on: the owner sets the machine up (signs /boot, seals the
 	// TOTP secret), as flow_test.go's first power does.
 	spec := swtpmtest.StartDir(b, v, tpmDir)
-	f, out := benchFlow(m, spec, bootDir, owner, ownerPass+"\n\n")
+	f, out := benchFlow(m, spec, bootDir, owner, ownerPass+"\ny\n\n")
 	err := f.Run()
 	if f.tpm != nil {
 		f.tpm.Close()

@@ -26,6 +26,9 @@ func (f *Flow) diskKeyCpio(forced bool, osInitrd io.Reader) ([]byte, error) {
 		}
 		return nil, f.diskFailed(err)
 	}
+	if f.platformErr != nil {
+		return nil, f.diskFailed(fmt.Errorf("the disk key stays sealed: %w", f.platformErr))
+	}
 	if forced || f.tpm == nil {
 		return nil, f.diskFailed(errors.New("this boot is forced or has no TPM: the disk key stays sealed"))
 	}

@@ -131,6 +131,9 @@ type Flow struct {
 	verified bool          // /boot manifest verified this boot
 	problems []string      // tamper findings, shown on the menu
 	totpOK   bool
+	// platformErr: the platform hierarchy could be neither locked nor
+	// found locked: no secret is released in this boot.
+	platformErr error
 	manifest *manifest.Manifest // the verified manifest, nil if not verified
 	kept     map[string][]byte  // verified bytes of the default entry's files
 	entries  []bootcfg.Entry

@@ -121,6 +121,9 @@ type bench struct {
 	// ownerFiles are added to the firmware's owner files (owner.asc is
 	// always there).
 	ownerFiles map[string][]byte
+	// firmwareLocksPlatform: before glint runs, "firmware" sets a random
+	// platform authorisation, as OVMF does.
+	firmwareLocksPlatform bool
 }
 
 func newBench(t *testing.T, v tpm.Version) *bench {
@@ -146,6 +149,12 @@ func must(t *testing.T, err error) {
 func (b *bench) power(v tpm.Version, input string) string {
 	b.t.Helper()
 	spec := swtpmtest.StartDir(b.t, v, b.tpmDir)
+	if b.firmwareLocksPlatform {
+		fw, err := tpm.Open(spec)
+		must(b.t, err)
+		must(b.t, fw.LockPlatform()) // the firmware's own random platform auth
+		fw.Close()
+	}
 	var out bytes.Buffer
 	src := &openTPM{spec: spec}
 	f := &Flow{
@@ -190,7 +199,7 @@ func TestFlowSetupTOTPAndKexec(t *testing.T) {
 	for _, v := range []tpm.Version{tpm.Version20, tpm.Version12} {
 		t.Run(v.String(), func(t *testing.T) {
 			b := newBench(t, v)
-			out := b.power(v, ownerPass+"\n\n")
+			out := b.power(v, ownerPass+"\ny\n\n")
 			if !strings.Contains(out, "OWNER SET-UP") || !strings.Contains(out, "Set-up complete") || b.machine.reboots != 1 {
 				t.Fatalf("first boot did not set up and reboot (reboots=%d):\n%s", b.machine.reboots, out)
 			}
@@ -225,7 +234,7 @@ func TestFlowSetupTOTPAndKexec(t *testing.T) {
 func TestFlowTamperAndRecovery(t *testing.T) {
 	v := tpm.Version20
 	b := newBench(t, v)
-	b.power(v, ownerPass+"\n\n")
+	b.power(v, ownerPass+"\ny\n\n")
 
 	// An evil maid appends to the kernel: named, and nothing boots.
 	kpath := filepath.Join(b.bootDir, "vmlinuz-6.1.0-test")
@@ -264,7 +273,7 @@ func TestFlowResealAfterLegitimateChange(t *testing.T) {
 	for _, v := range []tpm.Version{tpm.Version20, tpm.Version12} {
 		t.Run(v.String(), func(t *testing.T) {
 			b := newBench(t, v)
-			b.power(v, ownerPass+"\n\n")
+			b.power(v, ownerPass+"\ny\n\n")
 			b.ownerFiles = map[string][]byte{"config": []byte("countdown = 0\n")}
 			out := b.power(v, "r\n"+ownerPass+"\np\n")
 			if !strings.Contains(out, "TOTP REFUSED") || !strings.Contains(out, "PCR 7 changed") {

@@ -158,6 +158,12 @@ func (f *Flow) resign() {
 		f.Con.Printf("re-sign: %v\n", err)
 		return
 	}
+	if f.tpm != nil {
+		if err := f.adminTPM(signer); err != nil {
+			f.Con.Printf("re-sign: %v\n", err)
+			return
+		}
+	}
 	if err := f.signBoot(signer); err != nil {
 		f.Con.Printf("re-sign: %v\n", err)
 		return
@@ -242,7 +248,18 @@ func (f *Flow) forceBoot() {
 	f.bootEntry(f.defEntry, true)
 }
 
+// modeClockSet is the boot-mode event (PCR 4) for a clock set by hand.
+const modeClockSet = "glint: clock set by hand"
+
+// setClock sets the clock. Whoever sits at the keyboard can do that, so
+// glint first extends PCR 4 with "clock set by hand": the TOTP secret no
+// longer unseals in this boot, and nobody can collect the codes (or drive
+// the HOTP dongle) for a time of their choosing to replay them later from
+// tampered firmware. The next boot shows the code at the new time.
 func (f *Flow) setClock() {
+	if f.tpm != nil && f.mode != modeClockSet {
+		f.Con.Printf("Setting the clock locks the TOTP secret for this boot (so nobody can collect codes for a chosen time); reboot afterwards to see the code.\n")
+	}
 	a, err := f.Con.Prompt("New UTC time (YYYY-MM-DD HH:MM:SS): ")
 	if err != nil {
 		return
@@ -252,12 +269,17 @@ func (f *Flow) setClock() {
 		f.Con.Printf("not a time: %v\n", err)
 		return
 	}
+	if f.tpm != nil && f.mode == "" {
+		if err := f.setMode(modeClockSet); err != nil {
+			f.Con.Printf("clock not set: the TOTP secret could not be locked first: %v\n", err)
+			return
+		}
+	}
 	if err := f.Machine.SetClock(t); err != nil {
 		f.Con.Printf("set clock: %v\n", err)
 		return
 	}
-	f.Con.Printf("clock set to %s UTC\n", t.Format(time.DateTime))
-	f.ShowTOTP()
+	f.Con.Printf("clock set to %s UTC; the TOTP secret is locked until the next boot (b reboots)\n", t.Format(time.DateTime))
 }
 
 // bootEntry loads and starts entry i. Unless forced, only a verified /boot

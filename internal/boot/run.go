@@ -28,9 +28,19 @@ func (f *Flow) Run() error {
 		if err := f.measureOwnerFiles(); err != nil {
 			f.Con.Printf("glint: %v\n", err)
 		}
+		f.lockPlatform()
+		f.checkClock()
 	}
 	f.loadEntries()
 	if !f.owned() && len(f.OwnerFiles[rom.OwnerKeyFile]) > 0 {
+		if marks, removed := f.stateRemoved(); removed {
+			// Not a new machine: someone deleted glint's state (and
+			// perhaps changed the kernel) hoping for a fresh set-up that
+			// the owner's passphrase would sign.
+			f.Con.Banner(red, "GLINT STATE REMOVED: /boot has no signed manifest and no sealed secret, but this TPM was set up by glint")
+			f.problem("glint's state on /boot was removed, but the TPM holds %s from an earlier set-up: treat this as tampering, not as a new machine. If you removed it yourself, re-sign /boot (s) and re-seal (r) after checking what is listed", marks)
+			return f.Menu()
+		}
 		if err := f.OwnerSetup(); err != nil {
 			f.Con.Banner(red, "SET-UP FAILED")
 			f.Con.Printf("set-up: %v\n", err)
@@ -93,6 +103,22 @@ func (f *Flow) openTPM() {
 		return
 	}
 	f.J.Logf("%s, PCR bank %s", t.Version(), f.state.Bank)
+}
+
+// lockPlatform locks the TPM's platform hierarchy (2.0) or physical
+// presence (1.2) now, before any secret is released: nothing after glint,
+// the recovery shell included, can then clear the TPM through it. One the
+// firmware locked already (OVMF does) is fine. One that can be neither
+// locked nor found locked means no secret is released in this boot.
+func (f *Flow) lockPlatform() {
+	if err := f.tpm.LockPlatform(); err != nil {
+		f.platformErr = err
+		f.problem("TPM platform hierarchy: %v; glint could neither lock it nor find it locked by the firmware, so no secret is released in this boot", err)
+		return
+	}
+	if st, err := f.tpm.Platform(); err == nil {
+		f.J.Logf("TPM platform hierarchy %s", st)
+	}
 }
 
 // measureOwnerFiles extends PCR 7 with the owner files, as pcr.OwnerFiles

@@ -3,6 +3,7 @@ package boot
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
@@ -94,10 +95,8 @@ func (f *Flow) OwnerSetup() error {
 	if err != nil {
 		return err
 	}
-	if o, ok := f.tpm.(tpm.Owner); ok {
-		if err := o.TakeOwnership(); err != nil {
-			return err
-		}
+	if err := f.takeTPM(signer); err != nil {
+		return err
 	}
 	// Sane dictionary-attack parameters before anything PIN-protected
 	// exists: enough tries that power cuts (which count as one failure each
@@ -116,14 +115,111 @@ func (f *Flow) OwnerSetup() error {
 	return f.showEnrollment(totpSecret)
 }
 
-// signBoot hashes /boot and writes a new signed manifest (owner key needed).
+// takeTPM takes the TPM for the owner (tpm owner.go): the storage key is
+// persisted, and the owner and lockout authorisations are set to values
+// derived from the owner's key and this TPM's identity, so nothing that runs
+// after glint can reset the PIN lockout, delete the rollback counter or
+// clear the TPM. Repeating it (a set-up again after glint's state was
+// removed by the owner) is harmless.
+func (f *Flow) takeTPM(signer *manifest.KeySigner) error {
+	if err := f.tpm.PrepareOwnership(); err != nil {
+		return fmt.Errorf("prepare the TPM for its owner: %w", err)
+	}
+	auth, err := f.ownerAuth(signer)
+	if err != nil {
+		return err
+	}
+	defer auth.Wipe()
+	if marks, err := f.tpm.SetupMarks(manifest.DefaultCounterIndex); err == nil && (marks.OwnerAuth || marks.LockoutAuth) {
+		f.tpm.UseAuth(auth) // set before, by this owner's key: a re-set-up
+	}
+	if err := f.tpm.SetHierarchyAuth(auth); err != nil {
+		return fmt.Errorf("take the TPM for its owner: %w", err)
+	}
+	f.J.Logf("TPM owner and lockout authorisations set from the owner key")
+	f.defineClockIndex()
+	return nil
+}
+
+// adminTPM gives this boot's TPM handle the owner's authorisations, after
+// the owner unlocked the key; a TPM set up before glint took TPMs for their
+// owners is taken now.
+func (f *Flow) adminTPM(signer *manifest.KeySigner) error {
+	marks, err := f.tpm.SetupMarks(manifest.DefaultCounterIndex)
+	if err != nil {
+		return err
+	}
+	if marks.OwnerAuth || marks.LockoutAuth {
+		auth, err := f.ownerAuth(signer)
+		auth.Wipe()
+		return err
+	}
+	return f.takeTPM(signer)
+}
+
+// ownerAuth derives the TPM's owner and lockout authorisations from the
+// unlocked owner key and the TPM's identity, and gives them to the TPM
+// handle for the commands of this boot that need them.
+func (f *Flow) ownerAuth(signer *manifest.KeySigner) (tpm.HierarchyAuth, error) {
+	id, err := f.tpm.Identity()
+	if err != nil {
+		return tpm.HierarchyAuth{}, fmt.Errorf("read the TPM's identity: %w", err)
+	}
+	sec, err := signer.OwnerSecret()
+	if err != nil {
+		return tpm.HierarchyAuth{}, err
+	}
+	defer secret.Wipe(sec)
+	auth, err := tpm.DeriveHierarchyAuth(sec, id)
+	if err != nil {
+		return tpm.HierarchyAuth{}, err
+	}
+	f.tpm.UseAuth(auth)
+	return auth, nil
+}
+
+// stateRemoved reports the TPM's signs that glint set this machine up,
+// when /boot holds none of glint's state: glint's state was deleted.
+func (f *Flow) stateRemoved() (*tpm.SetupMarks, bool) {
+	if f.tpm == nil {
+		return nil, false
+	}
+	marks, err := f.tpm.SetupMarks(manifest.DefaultCounterIndex)
+	if err != nil {
+		f.J.Logf("TPM set-up marks: %v", err)
+		return nil, false
+	}
+	return marks, marks.Any()
+}
+
+// confirmSign is the answer that signs what the plan showed.
+const confirmSign = "y"
+
+// signBoot shows what would be signed next to the last manifest on /boot,
+// asks the owner, and signs exactly that (owner key needed).
 func (f *Flow) signBoot(signer manifest.Signer) error {
+	kr, err := f.keyring()
+	if err != nil {
+		return err
+	}
+	plan, err := manifest.PlanSign(f.BootDir, kr, manifest.BuildOptions{})
+	if err != nil {
+		return fmt.Errorf("hash /boot: %w", err)
+	}
+	f.Con.Printf("--- what will be signed ---\n%s", plan.Summary(40))
+	a, err := f.Con.Prompt("Sign /boot as listed above? [y/N] ")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(strings.ToLower(a)) != confirmSign {
+		return errors.New("not signed: the owner did not confirm")
+	}
 	return f.withWritableBoot(func() error {
 		opts := manifest.SignOptions{Now: f.now}
 		if f.defEntry >= 0 && f.defEntry < len(f.entries) {
 			opts.Default = f.entries[f.defEntry].ID
 		}
-		m, err := manifest.SignBoot(f.BootDir, signer, f.tpm, opts)
+		m, err := manifest.SignPlanned(f.BootDir, plan, signer, f.tpm, opts)
 		if err != nil {
 			return fmt.Errorf("sign /boot: %w", err)
 		}

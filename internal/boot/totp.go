@@ -18,6 +18,11 @@ import (
 // follows.
 func (f *Flow) ShowTOTP() {
 	f.totpOK = false
+	if f.platformErr != nil {
+		f.Con.Banner(red, "TOTP WITHHELD: the TPM platform hierarchy could not be locked")
+		f.Con.Printf("TOTP: unavailable: %v\n", f.platformErr)
+		return
+	}
 	if f.tpm == nil {
 		f.Con.Banner(yellow, "NO TPM: no TOTP code; this machine cannot prove its firmware is unchanged")
 		f.romHOTP()
@@ -81,7 +86,7 @@ func (f *Flow) checkHOTP(hotpSecret []byte) {
 		return
 	}
 	defer dev.Close()
-	ok, err := f.state.CheckHOTP(dev, hotpSecret)
+	v, err := f.state.CheckHOTP(dev, hotpSecret)
 	var he *sealed.HOTPError
 	switch {
 	case errors.As(err, &he) && he.Step == sealed.HOTPCounter:
@@ -92,8 +97,13 @@ func (f *Flow) checkHOTP(hotpSecret []byte) {
 		f.Con.Printf("HOTP: %v\n", err)
 	case err != nil:
 		f.Con.Printf("HOTP: %v\n", err)
-	case ok:
-		f.Con.Banner(green, "HOTP: VALID: the dongle's LED is green")
+	case v.Valid && v.Offset > 0:
+		// Codes were computed that the dongle never saw: someone else
+		// used the secret, or boots ran without the dongle.
+		f.Con.Banner(yellow, "HOTP: "+v.String())
+		f.Con.Printf("HOTP: %v\n", otp.CheckVerifyOffset(v.Offset))
+	case v.Valid:
+		f.Con.Banner(green, "HOTP: "+v.String())
 	default:
 		f.Con.Banner(red, "HOTP: INVALID: the dongle's LED is red")
 		f.Con.Printf("HOTP: the dongle does not know this code: this machine's measurements or its HOTP counter changed, or the dongle was re-programmed for another machine\n")

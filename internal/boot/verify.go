@@ -12,6 +12,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/glint-boot/glint/internal/bootcfg"
 	"github.com/glint-boot/glint/internal/manifest"
 	"github.com/glint-boot/glint/internal/rom"
 	"github.com/glint-boot/glint/internal/rootfs"
@@ -76,6 +77,17 @@ func (f *Flow) VerifyBoot() {
 	}
 	f.manifest = res.Manifest
 	f.kept = res.Kept
+	// The boot entries come from the verified bytes of the configuration,
+	// not from what was parsed off the disk before verification.
+	d, err := bootcfg.DiscoverFS(newVerifiedFS(f, res.Manifest))
+	if err != nil {
+		f.problem("boot configuration in the signed /boot: %v", err)
+		return
+	}
+	f.entries, f.defEntry = d.Entries, d.Default
+	if f.defEntry < 0 && len(d.Entries) > 0 {
+		f.defEntry = 0
+	}
 	f.verified = true
 	who := ""
 	if res.Signer != nil {

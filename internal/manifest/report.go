@@ -25,6 +25,9 @@ func TamperReport(te *TamperError, note *ExpectedNote) []string {
 	if te.BadSignature != nil {
 		out = append(out, fmt.Sprintf("manifest signature is BAD: the manifest or its signature was modified (%v)", te.BadSignature))
 	}
+	if te.Foreign != nil {
+		out = append(out, "machine: "+te.Foreign.Error())
+	}
 	if te.Rollback != nil {
 		out = append(out, fmt.Sprintf("rollback counter: %v", te.Rollback))
 	}

@@ -216,6 +216,12 @@ func VerifyWith(bootDir string, keyring openpgp.EntityList, counter CounterReade
 	}
 	if counter != nil {
 		v, err := counter.CounterRead(m.CounterIndex)
+		if err != nil && te.Foreign != nil {
+			// No counter here is what a /boot from another machine
+			// finds on a TPM that has none of its own: the foreign
+			// binding explains it, "TPM cleared" would mislead.
+			return res, te
+		}
 		if err != nil {
 			return res, fmt.Errorf("read TPM rollback counter 0x%08x: %w (without it an older signed /boot cannot be told from the current one)", m.CounterIndex, err)
 		}

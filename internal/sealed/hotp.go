@@ -44,12 +44,14 @@ func (e *HOTPError) Error() string { return e.Err.Error() }
 func (e *HOTPError) Unwrap() error { return e.Err }
 
 // CheckHOTP sends the next HOTP code of secret to the owner's dongle, which
-// compares it with its own copy and lights green (true) or red (false): the
-// same proof as TOTP without looking at a phone. The counter under /boot
-// moves on first, so a code is never shown twice. An error is a
-// *HOTPError. It needs only BootDir and Writable of s: without a TPM the
-// boot flow checks the firmware image's hash this way (ROMSecret).
-func (s *State) CheckHOTP(dev dongle.Device, hotpSecret []byte) (bool, error) {
+// compares it with its own copy and lights green or red: the same proof as
+// TOTP without looking at a phone. The verdict says how many codes the
+// dongle's look-ahead skipped (codes computed that it never saw), where the
+// dongle tells. The counter under /boot moves on first, so a code is never
+// shown twice. An error is a *HOTPError. It needs only BootDir and Writable
+// of s: without a TPM the boot flow checks the firmware image's hash this
+// way (ROMSecret).
+func (s *State) CheckHOTP(dev dongle.Device, hotpSecret []byte) (dongle.Verification, error) {
 	var counter uint64
 	err := s.writable(func() error {
 		var rerr error
@@ -57,34 +59,43 @@ func (s *State) CheckHOTP(dev dongle.Device, hotpSecret []byte) (bool, error) {
 		return rerr
 	})
 	if err != nil {
-		return false, &HOTPError{HOTPCounter, err}
+		return dongle.Verification{}, &HOTPError{HOTPCounter, err}
 	}
 	code, err := otp.HOTP(otp.SHA1, hotpSecret, counter, 6)
 	if err != nil {
-		return false, &HOTPError{HOTPCode, err}
+		return dongle.Verification{}, &HOTPError{HOTPCode, err}
 	}
-	ok, err := dongle.Verify(dev, code)
+	v, err := (&dongle.Client{Dev: dev}).Verify(code)
 	if err != nil {
-		return false, &HOTPError{HOTPDongle, err}
+		return dongle.Verification{}, &HOTPError{HOTPDongle, err}
 	}
-	return ok, nil
+	return v, nil
 }
 
 // ProgramDongle writes secret into the dongle's HOTP slot ("HEADS
-// Validation", counter 0) and starts the counter file at 0. adminPIN is
-// asked for the dongle's admin PIN given the tries left (a wrong one burns
-// one); the PIN is wiped after use.
+// Validation", counter 0) and starts the counter file at 0. With no admin
+// PIN tries left it says so (dongle.ErrPINLocked) before asking; adminPIN is
+// asked for the PIN given the tries left (a wrong one burns one) and it is
+// checked before anything is written. Callers program the dongle before
+// they replace the sealed secret, so a mistyped PIN leaves the phone, the
+// machine and the dongle agreeing. The PIN is wiped after use.
 func (s *State) ProgramDongle(dev dongle.Device, hotpSecret []byte, adminPIN func(triesLeft int) ([]byte, error)) error {
-	info, err := dongle.GetInfo(dev)
+	c := &dongle.Client{Dev: dev}
+	tries, err := c.AdminTries()
 	if err != nil {
-		return fmt.Errorf("dongle info: %w", err)
+		return fmt.Errorf("dongle: %w", err)
 	}
-	pin, err := adminPIN(int(info.AdminRetries))
+	pin, err := adminPIN(tries)
 	if err != nil {
 		return err
 	}
 	defer secret.Wipe(pin)
-	if err := dongle.Program(dev, pin, hotpSecret, 0); err != nil {
+	session, err := c.Login(pin)
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+	if err := session.Program(hotpSecret, 0); err != nil {
 		return err
 	}
 	return s.writable(func() error {

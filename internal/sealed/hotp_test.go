@@ -2,10 +2,12 @@ package sealed
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/otp/dongle/dongletest"
 	"github.com/glint-boot/glint/internal/tpm"
 )
@@ -38,12 +40,29 @@ func TestHOTPWithDongle(t *testing.T) {
 	if c, ok := sim.SlotCounter(); !ok || c != 0 || asked != 3 {
 		t.Fatalf("dongle slot not programmed at counter 0 (ok=%v, counter=%d), PIN asked with %d tries left", ok, c, asked)
 	}
+	// A mistyped admin PIN writes nothing; with no tries left the owner
+	// is told before being asked.
+	other := bytes.Repeat([]byte{9}, 20)
+	if err := s.ProgramDongle(plugged{sim}, other, func(int) ([]byte, error) { return []byte("wrong"), nil }); !errors.Is(err, dongle.ErrWrongPIN) {
+		t.Fatalf("wrong PIN: %v", err)
+	}
+	if got := sim.SlotSecret(); bytes.Equal(got[:20], other) {
+		t.Fatal("a wrong PIN programmed the dongle")
+	}
+	sim.AdminRetries = 0
+	askedLocked := false
+	err = s.ProgramDongle(plugged{sim}, other, func(int) ([]byte, error) { askedLocked = true; return []byte("12345678"), nil })
+	if !errors.Is(err, dongle.ErrPINLocked) || askedLocked {
+		t.Fatalf("no tries left: %v, asked=%v", err, askedLocked)
+	}
+	sim.AdminRetries = 3
 
 	check := func() (bool, error) {
 		s, _ := workstation(t, tpm.Version20, tpmDir, bootDir) // power cycle
 		sec, err := s.unsealTOTP(t)
 		must(t, err)
-		return s.CheckHOTP(plugged{sim}, sec)
+		v, err := s.CheckHOTP(plugged{sim}, sec)
+		return v.Valid, err
 	}
 	for i := 0; i < 2; i++ {
 		if ok, err := check(); !ok || err != nil {

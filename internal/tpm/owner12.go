@@ -107,14 +107,20 @@ func (d *tpm12) SetHierarchyAuth(next HierarchyAuth) error {
 		return errors.New("set TPM owner secret: want at least 20 bytes")
 	}
 	nxt := append([]byte(nil), next.Owner[:20]...)
-	if bytes.Equal(nxt, d.ownerSecret()) {
-		return nil
-	}
-	err := d.changeAuthOwner(d.ownerSecret(), nxt)
-	if err != nil && errors.Is(err, ErrAuthFail) && len(d.owner) == 0 {
-		// An earlier call may have changed it already (a power cut before
-		// the caller learnt so): the new secret then works as the old.
-		err = d.changeAuthOwner(nxt, nxt)
+	// A TPM 1.2 does not say whether its owner secret is still the
+	// well-known one, so try what it can be: the secret this handle was
+	// given, the well-known one (a TPM glint has not set up), the new one
+	// (an earlier call already changed it, and a power cut hid that).
+	var tried [][]byte
+	var err error
+	for _, cur := range [][]byte{d.owner, wellKnownSecret, nxt} {
+		if len(cur) == 0 || containsSecret(tried, cur) {
+			continue
+		}
+		tried = append(tried, cur)
+		if err = d.changeAuthOwner(cur, nxt); err == nil || !errors.Is(err, ErrAuthFail) {
+			break
+		}
 	}
 	if err != nil {
 		wipe(nxt)
@@ -123,6 +129,15 @@ func (d *tpm12) SetHierarchyAuth(next HierarchyAuth) error {
 	wipe(d.owner)
 	d.owner = nxt
 	return nil
+}
+
+func containsSecret(list [][]byte, s []byte) bool {
+	for _, l := range list {
+		if bytes.Equal(l, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *tpm12) changeAuthOwner(cur, nxt []byte) error {

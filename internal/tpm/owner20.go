@@ -163,6 +163,9 @@ func (d *tpm20) SetHierarchyAuth(next HierarchyAuth) error {
 		return err
 	}
 	change := func(name string, h tpm2.TPMHandle, isSet bool, cur, nxt []byte) error {
+		if !isSet {
+			cur = nil // empty on the TPM, whatever this handle was told
+		}
 		if isSet && bytes.Equal(cur, nxt) {
 			return nil
 		}
