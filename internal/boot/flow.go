@@ -134,10 +134,10 @@ type Flow struct {
 	// platformErr: the platform hierarchy could be neither locked nor
 	// found locked: no secret is released in this boot.
 	platformErr error
-	manifest *manifest.Manifest // the verified manifest, nil if not verified
-	kept     map[string][]byte  // verified bytes of the default entry's files
-	entries  []bootcfg.Entry
-	defEntry int
+	manifest    *manifest.Manifest // the verified manifest, nil if not verified
+	kept        map[string][]byte  // verified bytes of the default entry's files
+	entries     []bootcfg.Entry
+	defEntry    int
 }
 
 // Module is one kernel module file glint loaded, measured into PCR 5.
