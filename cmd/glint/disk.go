@@ -53,7 +53,7 @@ func runDiskSeal(e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usageErrorf("usage: glint disk seal [--pin] DEVICE")
 	}
-	s, t, err := sealedState(e, *profile)
+	s, t, err := sealableState(e, *profile)
 	if err != nil {
 		return err
 	}

@@ -63,6 +63,21 @@ func sealedState(e *env, profileName string) (*sealed.State, tpm.TPM, error) {
 	return s, t, nil
 }
 
+// sealableState is sealedState for the verbs that seal: without a firmware
+// log it predicts from the profile (coreboot) or refuses, never sealing to
+// the PCR values of a running OS.
+func sealableState(e *env, profileName string) (*sealed.State, tpm.TPM, error) {
+	s, t, err := sealedState(e, profileName)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.PredictForNextBoot(); err != nil {
+		t.Close()
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("refusing to seal: %w", err)}
+	}
+	return s, t, nil
+}
+
 func runOTPSeal(e *env, args []string) error {
 	fs := commandFlags(e, "otp seal")
 	profile := fs.String("profile", "", "platform profile (default: detected)")
@@ -73,7 +88,7 @@ func runOTPSeal(e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	s, t, err := sealedState(e, *profile)
+	s, t, err := sealableState(e, *profile)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ func (f *Flow) Run() error {
 		}
 		f.lockPlatform()
 		f.checkClock()
+		f.checkInitrdCovered()
 	}
 	f.loadEntries()
 	if !f.owned() && len(f.OwnerFiles[rom.OwnerKeyFile]) > 0 {
@@ -103,6 +104,19 @@ func (f *Flow) openTPM() {
 		return
 	}
 	f.J.Logf("%s, PCR bank %s", t.Version(), f.state.Bank)
+}
+
+// checkInitrdCovered warns loudly on a UEFI machine whose firmware log
+// shows no measured initrd: there the firmware measures only the kernel
+// image, and unless glint's initramfs is built into it, another initramfs
+// (glint's plus an appended cpio) would get the genuine code.
+func (f *Flow) checkInitrdCovered() {
+	if f.Profile.Name != pcr.UEFI.Name || pcr.InitrdMeasured(f.state.Firmware()) {
+		return
+	}
+	f.Con.Banner(red, "UNSUPPORTED UEFI SET-UP: glint's initramfs is not measured")
+	f.Con.Printf("glint: the firmware log has no \"Linux initrd\" event in PCR 9, so the TOTP code does not cover glint's initramfs unless it is built into the kernel image. Supported: a kernel (Linux 5.17+) that loads its initrd through the EFI stub (LoadFile2), or an initramfs built into the kernel or a unified kernel image.\n")
+	f.J.Logf("UEFI: no measured initrd in PCR 9")
 }
 
 // lockPlatform locks the TPM's platform hierarchy (2.0) or physical

@@ -29,8 +29,9 @@
 //	 5   kernel modules glint loads (glint)       GPT/boot variables + modules (glint)
 //	 6   LUKS headers (glint)                     LUKS headers (glint)
 //	 7   owner files from CBFS (glint)            Secure Boot policy + owner files (glint)
+//	 9   unused                                   kernel EFI stub: glint's initrd, command line
 //
-// The TOTP/HOTP secret is sealed to 0-4 and 7 (PCR 4 at its predicted normal
+// The TOTP/HOTP secret is sealed to 0-4 and 7, and 9 on UEFI (PCR 4 at its predicted normal
 // value; 5 and 6 are left out so loading a USB driver or adding a LUKS
 // passphrase does not break the daily check). The disk key adds 5 and 6.
 // The same glint binary runs on both profiles: glint's own measurements go
@@ -43,7 +44,9 @@ import (
 	"hash"
 	"os"
 	"sort"
+	"strings"
 
+	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -96,9 +99,28 @@ var UEFI = Profile{
 		4: "boot loader / kernel image loaded by the firmware",
 		5: "boot variables and GPT",
 		7: "Secure Boot policy (PK, KEK, db, dbx) and authorities",
+		9: "the kernel's EFI stub: glint's initramfs (\"Linux initrd\") and the kernel command line",
 	},
-	OTP:  []int{0, 1, 2, 3, 4, 7},
-	Disk: []int{0, 1, 2, 3, 4, 5, 6, 7},
+	// PCR 9 is where the kernel's EFI stub measures the initrd it loads
+	// (Linux 5.17+, LoadFile2: EV_EVENT_TAG "Linux initrd") and the command
+	// line: on UEFI the firmware measures only the kernel image into PCR 4,
+	// so without PCR 9 another initramfs (glint's plus an appended cpio)
+	// would get the genuine code. An initramfs built into the kernel image
+	// is covered by PCR 4 instead.
+	OTP:  []int{0, 1, 2, 3, 4, 7, 9},
+	Disk: []int{0, 1, 2, 3, 4, 5, 6, 7, 9},
+}
+
+// InitrdMeasured reports whether a UEFI firmware log shows the kernel's
+// EFI stub measuring the initrd into PCR 9 (the "Linux initrd" tagged
+// event), i.e. whether PCR 9 covers glint's initramfs.
+func InitrdMeasured(events []eventlog.EventRecord) bool {
+	for _, e := range events {
+		if e.PCR == 9 && strings.Contains(e.Description, "Linux initrd") {
+			return true
+		}
+	}
+	return false
 }
 
 // Describe says in words what a PCR holds on this profile.

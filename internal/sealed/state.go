@@ -157,6 +157,34 @@ func (s *State) PredictFromFirmwareLog() bool {
 	return true
 }
 
+// ErrUnpredictable: sealing from a running OS needs the values PCRs 4 and 6
+// will have at the next boot, and neither a firmware log nor the profile
+// tells them here.
+var ErrUnpredictable = errors.New("cannot predict the boot-mode PCR for the next boot")
+
+// PredictForNextBoot makes Start hold the values PCRs 4 and 6 will have at
+// the next boot before glint extends them, so a secret sealed from a
+// running OS does not unseal to "anyone in the OS" (PCR 4 there already
+// holds glint's hand-over event; sealing to it would release the secret to
+// the OS every boot). From the firmware's log when there is one; on the
+// coreboot profile, whose firmware extends neither PCR, from the profile
+// (both start at zero); otherwise ErrUnpredictable, and the caller refuses
+// to seal.
+func (s *State) PredictForNextBoot() error {
+	if s.PredictFromFirmwareLog() {
+		return nil
+	}
+	if s.Profile.Name != pcr.Coreboot.Name {
+		return fmt.Errorf("%w: no firmware event log is readable and the %s profile's firmware measures into PCR 4, so the value it will have cannot be told; seal from glint's menu at boot (r) instead", ErrUnpredictable, s.Profile.Name)
+	}
+	if s.Start == nil {
+		s.Start = map[int][]byte{}
+	}
+	s.Start[pcr.BootMode] = pcr.Zero(s.Bank)
+	s.Start[pcr.LUKS] = pcr.Zero(s.Bank)
+	return nil
+}
+
 // sealValues returns the PCR values to seal to for set: the PCRs as they
 // are now, except the boot-mode PCR, which is sealed at its start value (a
 // normal boot has extended nothing into it yet), so the secret never
