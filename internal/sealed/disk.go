@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/glint-boot/glint/internal/blockdev"
 	"github.com/glint-boot/glint/internal/luks"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/seal"
@@ -143,29 +141,47 @@ func LoadDisk(bootDir string) (*seal.Record, error) {
 	return seal.Load(bootDir, PurposeDisk)
 }
 
-// FindLUKS finds the block device holding the record's LUKS volume: the
-// recorded path if it still holds that UUID, else by UUID (the device may
-// have changed name since sealing).
+// FindLUKS finds the device the OS will open for rec's volume: by its LUKS
+// UUID, as crypttab's UUID= and udev's /dev/disk/by-uuid do, among every
+// block device and partition of the machine (luks.FindByUUID). The device
+// path in the record is unsigned (anyone with the disk can point it at a
+// copy of the good header on another disk) and is not used; a UUID on more
+// than one device is refused (*luks.AmbiguousUUIDError), because which one
+// the OS opens is then up to enumeration order.
 func FindLUKS(rec *seal.Record) (string, error) {
-	uuid, recorded := rec.Extra["uuid"], rec.Extra["device"]
-	cands := []string{recorded}
-	if uuid != "" {
-		cands = append(cands, filepath.Join("/dev/disk/by-uuid", uuid))
+	return FindLUKSAmong(rec, allBlockDevices(sysClassBlock))
+}
+
+// FindLUKSAmong is FindLUKS among the given devices.
+func FindLUKSAmong(rec *seal.Record, devices []string) (string, error) {
+	uuid := rec.Extra["uuid"]
+	if uuid == "" {
+		return "", errors.New("the sealed disk key record names no LUKS UUID: seal the disk key again (glint disk seal)")
 	}
-	cands = append(cands, blockdev.List()...)
-	for _, c := range cands {
-		if c == "" {
-			continue
-		}
-		h, err := luks.ReadHeader(c)
-		if err == nil && (uuid == "" || strings.EqualFold(h.UUID, uuid)) {
-			return c, nil
-		}
-	}
-	if _, err := os.Stat(recorded); err != nil && uuid == "" {
+	v, err := luks.FindByUUID(devices, uuid)
+	if err != nil {
 		return "", err
 	}
-	return "", fmt.Errorf("no LUKS volume with UUID %s found (disk missing or header replaced)", uuid)
+	return v.Device, nil
+}
+
+// sysClassBlock lists every block device, partitions included.
+const sysClassBlock = "/sys/class/block"
+
+func allBlockDevices(dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasPrefix(n, "loop") || strings.HasPrefix(n, "ram") || strings.HasPrefix(n, "sr") || strings.HasPrefix(n, "zram") {
+			continue
+		}
+		out = append(out, "/dev/"+n)
+	}
+	return out
 }
 
 // sealedMeasurement returns the header measurement stored in a record.

@@ -2,8 +2,11 @@ package sealed
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/glint-boot/glint/internal/luks"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/tpm"
 )
@@ -40,5 +43,33 @@ func TestSealFromOSWithoutLogNeverToTheOS(t *testing.T) {
 	got, err := s.unsealTOTP(t)
 	if err != nil || string(got) != string(sec) {
 		t.Fatalf("next boot: %v", err)
+	}
+}
+
+// TestFindLUKSByUUIDNotByRecord: the sealed record's device path is
+// unsigned. An attacker points it at a copy of the good header on another
+// disk; glint finds the volume by UUID, as the OS will, and with the copy
+// attached the UUID is on two devices: no disk key.
+func TestFindLUKSByUUIDNotByRecord(t *testing.T) {
+	img := luksImage(t)
+	bootDir, tpmDir := t.TempDir(), t.TempDir()
+	s, _ := workstation(t, tpm.Version20, tpmDir, bootDir)
+	rec, err := s.SealDisk(img, []byte(luksPass), nil, "root_crypt")
+	must(t, err)
+	copyDisk := filepath.Join(t.TempDir(), "attacker.img")
+	raw, err := os.ReadFile(img)
+	must(t, err)
+	must(t, os.WriteFile(copyDisk, raw[:16<<20], 0o600))
+	rec.Extra["device"] = copyDisk // the unsigned record, edited
+
+	if dev, err := FindLUKSAmong(rec, []string{img}); err != nil || dev != img {
+		t.Fatalf("the real volume alone: %q, %v", dev, err)
+	}
+	var ae *luks.AmbiguousUUIDError
+	if _, err := FindLUKSAmong(rec, []string{img, copyDisk}); !errors.As(err, &ae) {
+		t.Fatalf("the copied header attached too: %v", err)
+	}
+	if _, err := FindLUKSAmong(rec, []string{copyDisk + "-missing"}); !errors.Is(err, luks.ErrNoVolume) {
+		t.Fatalf("no volume: %v", err)
 	}
 }
