@@ -36,3 +36,41 @@ func list(dir string) []string {
 	}
 	return out
 }
+
+// Removable reports whether dev (/dev/NAME) is a removable or USB device:
+// sysfs marks removable media on the disk (a partition asks its disk), and
+// a USB disk's device path runs through a USB bus even when the drive
+// claims to be fixed.
+func Removable(dev string) bool { return removable(SysBlock, dev) }
+
+func removable(sysBlock, dev string) bool {
+	name := strings.TrimPrefix(dev, "/dev/")
+	node := sysBlock + "/" + name
+	target, err := os.Readlink(node)
+	if err == nil && strings.Contains(target, "/usb") {
+		return true
+	}
+	for _, p := range []string{node + "/removable", node + "/../removable"} {
+		if b, err := os.ReadFile(p); err == nil {
+			return strings.TrimSpace(string(b)) == "1"
+		}
+	}
+	return false
+}
+
+// InternalFirst orders devs with internal disks before removable and USB
+// ones, keeping sysfs order within each group: a /boot on a stick someone
+// plugged in must not win over the laptop's own disk.
+func InternalFirst(devs []string) []string { return internalFirst(SysBlock, devs) }
+
+func internalFirst(sysBlock string, devs []string) []string {
+	var internal, external []string
+	for _, d := range devs {
+		if removable(sysBlock, d) {
+			external = append(external, d)
+		} else {
+			internal = append(internal, d)
+		}
+	}
+	return append(internal, external...)
+}

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/glint-boot/glint/internal/blockdev"
+	"github.com/glint-boot/glint/internal/rootfs"
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/safefile"
@@ -85,12 +85,17 @@ func (m *linuxMachine) OwnerKeyMedia() ([]KeyFile, error) {
 // stick (an armored key is a few KiB).
 const maxOwnerFile = 1 << 20
 
-// findBoot mounts the first block device that holds a /boot: a glint
-// manifest, or a boot loader configuration. Owner config may name it.
+// findBoot mounts the block device that holds /boot: the one the owner
+// configuration names (boot.device = UUID=..., LABEL=... or /dev/...,
+// resolved from the file systems' superblocks as the OS's fstab would;
+// exactly one device must match), else the first that holds a glint
+// manifest or a boot loader configuration, internal disks before
+// removable and USB ones. The journal says which device it used.
 func findBoot(j *Journal, want string) (dev, dir string) {
-	devs := blockdev.List()
-	if strings.HasPrefix(want, "/dev/") {
-		devs = []string{want}
+	devs, err := bootCandidates(want, blockdev.List(), blockdev.InternalFirst, rootfs.FindDevice)
+	if err != nil {
+		j.Logf("boot.device %q: %v", want, err)
+		return "", ""
 	}
 	for i, d := range devs {
 		mnt := fmt.Sprintf("/run/glint/boot%d", i)
@@ -99,7 +104,11 @@ func findBoot(j *Journal, want string) (dev, dir string) {
 		}
 		for _, probe := range []string{"glint/manifest", "grub/grub.cfg", "grub2/grub.cfg", "loader/entries", "extlinux/extlinux.conf", "syslinux/syslinux.cfg", "boot/grub/grub.cfg"} {
 			if _, err := os.Stat(filepath.Join(mnt, probe)); err == nil {
-				j.Logf("/boot found on %s (%s)", d, probe)
+				where := "internal disk"
+				if blockdev.Removable(d) {
+					where = "REMOVABLE device"
+				}
+				j.Logf("/boot found on %s, %s (%s)", d, where, probe)
 				return d, mnt
 			}
 		}

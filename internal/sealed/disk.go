@@ -6,10 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
-	"strings"
 
+	"github.com/glint-boot/glint/internal/blockdev"
 	"github.com/glint-boot/glint/internal/luks"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/seal"
@@ -149,7 +148,7 @@ func LoadDisk(bootDir string) (*seal.Record, error) {
 // than one device is refused (*luks.AmbiguousUUIDError), because which one
 // the OS opens is then up to enumeration order.
 func FindLUKS(rec *seal.Record) (string, error) {
-	return FindLUKSAmong(rec, allBlockDevices(sysClassBlock))
+	return FindLUKSAmong(rec, blockdev.List())
 }
 
 // FindLUKSAmong is FindLUKS among the given devices.
@@ -163,25 +162,6 @@ func FindLUKSAmong(rec *seal.Record, devices []string) (string, error) {
 		return "", err
 	}
 	return v.Device, nil
-}
-
-// sysClassBlock lists every block device, partitions included.
-const sysClassBlock = "/sys/class/block"
-
-func allBlockDevices(dir string) []string {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range ents {
-		n := e.Name()
-		if strings.HasPrefix(n, "loop") || strings.HasPrefix(n, "ram") || strings.HasPrefix(n, "sr") || strings.HasPrefix(n, "zram") {
-			continue
-		}
-		out = append(out, "/dev/"+n)
-	}
-	return out
 }
 
 // sealedMeasurement returns the header measurement stored in a record.
