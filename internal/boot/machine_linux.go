@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/glint-boot/glint/internal/blockdev"
-	"github.com/glint-boot/glint/internal/rootfs"
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/otp/dongle"
+	"github.com/glint-boot/glint/internal/rootfs"
 	"github.com/glint-boot/glint/internal/safefile"
 	"github.com/glint-boot/glint/internal/sealed"
 )
