@@ -2,19 +2,23 @@ package boot
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
+
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // Console is the owner's screen and keyboard: a serial line or the
 // VGA/framebuffer console. Input is read a line at a time (the kernel's tty
 // is in canonical mode on both), so every prompt is answered with Enter.
 type Console struct {
-	out   io.Writer
-	lines chan string
+	out io.Writer
+	// lines carries each line in a buffer of its own, so a passphrase
+	// can be wiped after use and never becomes a Go string.
+	lines chan []byte
 	eof   chan struct{}
 	// waited is the time spent waiting for the owner (prompts, countdown),
 	// kept so glint's own boot time can be reported without it.
@@ -39,14 +43,17 @@ func NewConsole(in io.Reader, out io.Writer) *Console {
 // takes the owner's answers from whichever input types first. Input ends
 // when the first input ends (the primary console).
 func NewMultiConsole(ins []io.Reader, out io.Writer) *Console {
-	c := &Console{out: out, lines: make(chan string, 16), eof: make(chan struct{})}
+	c := &Console{out: out, lines: make(chan []byte, 16), eof: make(chan struct{})}
 	for i, in := range ins {
 		primary := i == 0
 		go func() {
 			s := bufio.NewScanner(in)
 			s.Buffer(make([]byte, 4096), 64*1024)
 			for s.Scan() {
-				c.lines <- strings.TrimRight(s.Text(), "\r")
+				tok := s.Bytes()
+				line := bytes.Clone(bytes.TrimRight(tok, "\r"))
+				secret.Wipe(tok) // the scanner's buffer held it too
+				c.lines <- line
 			}
 			if primary {
 				close(c.eof)
@@ -74,6 +81,14 @@ func (c *Console) Banner(colour, text string) {
 
 // ReadLine waits for a line; timeout <= 0 waits forever.
 func (c *Console) ReadLine(timeout time.Duration) (string, error) {
+	b, err := c.readLine(timeout)
+	s := string(b)
+	secret.Wipe(b)
+	return s, err
+}
+
+// readLine is ReadLine returning the line's own buffer.
+func (c *Console) readLine(timeout time.Duration) ([]byte, error) {
 	start := time.Now()
 	defer func() { c.waited += time.Since(start) }()
 	var timer <-chan time.Time
@@ -92,9 +107,9 @@ func (c *Console) ReadLine(timeout time.Duration) (string, error) {
 			return l, nil
 		default:
 		}
-		return "", ErrNoInput
+		return nil, ErrNoInput
 	case <-timer:
-		return "", errTimeout
+		return nil, errTimeout
 	}
 }
 
@@ -106,8 +121,9 @@ func (c *Console) Prompt(question string) (string, error) {
 
 // PromptSecret is Prompt with the terminal's echo off, for passphrases and
 // PINs (Heads' read -s): nothing typed appears on the screen or the serial
-// transcript.
-func (c *Console) PromptSecret(question string) (string, error) {
+// transcript. The answer is a byte slice the caller wipes (secret.Wipe):
+// it never becomes a Go string, which could not be wiped.
+func (c *Console) PromptSecret(question string) ([]byte, error) {
 	c.Printf("%s", question)
 	if c.Echo != nil {
 		c.Echo(false)
@@ -116,7 +132,7 @@ func (c *Console) PromptSecret(question string) (string, error) {
 			c.Printf("\n")
 		}()
 	}
-	return c.ReadLine(0)
+	return c.readLine(0)
 }
 
 // Countdown shows "msg in N s" and returns true if the owner pressed Enter

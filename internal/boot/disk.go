@@ -51,7 +51,7 @@ func (f *Flow) diskKeyCpio(forced bool, osInitrd io.Reader) ([]byte, error) {
 			if perr != nil {
 				return nil, perr
 			}
-			pin = []byte(p)
+			pin = p
 		}
 		key, err = f.state.UnsealDisk(rec, pin)
 		secret.Wipe(pin)

@@ -36,7 +36,7 @@ func TestPromptSecretTurnsEchoOff(t *testing.T) {
 	var states []bool
 	c.Echo = func(on bool) { states = append(states, on) }
 	got, err := c.PromptSecret("PIN: ")
-	if err != nil || got != "secret" {
+	if err != nil || string(got) != "secret" {
 		t.Fatalf("got %q, %v", got, err)
 	}
 	if len(states) != 2 || states[0] || !states[1] {

@@ -158,6 +158,7 @@ func (f *Flow) resign() {
 		f.Con.Printf("re-sign: %v\n", err)
 		return
 	}
+	defer signer.Wipe()
 	if f.tpm != nil {
 		if err := f.adminTPM(signer); err != nil {
 			f.Con.Printf("re-sign: %v\n", err)
@@ -187,10 +188,12 @@ func (f *Flow) reseal() {
 		f.Con.Printf("re-seal needs a verified /boot first (re-sign it with s, or find out what changed)\n")
 		return
 	}
-	if _, err := f.ownerSigner(); err != nil {
+	signer, err := f.ownerSigner()
+	if err != nil {
 		f.Con.Printf("re-seal: %v\n", err)
 		return
 	}
+	signer.Wipe()
 	totpSecret, err := f.state.SealNewTOTP()
 	if err != nil {
 		f.Con.Printf("re-seal: %v\n", err)
@@ -207,10 +210,12 @@ func (f *Flow) reseal() {
 // recovery opens the shell only for the owner, and only after locking the
 // secrets for this boot by extending the boot-mode PCR.
 func (f *Flow) recovery() {
-	if _, err := f.ownerSigner(); err != nil {
+	signer, err := f.ownerSigner()
+	if err != nil {
 		f.Con.Printf("recovery shell refused: %v\n", err)
 		return
 	}
+	signer.Wipe()
 	if err := f.setMode(pcr.ModeRecovery); err != nil {
 		f.Con.Printf("recovery shell refused: could not lock the secrets first: %v\n", err)
 		return

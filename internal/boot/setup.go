@@ -36,18 +36,21 @@ func (f *Flow) ownerSigner() (*manifest.KeySigner, error) {
 		}
 		var lastErr error
 		for _, kf := range files {
-			s, err := manifest.NewKeySigner(kf.Data, []byte(pass))
+			s, err := manifest.NewKeySigner(kf.Data, pass)
 			if err != nil {
 				lastErr = err
 				continue
 			}
 			if !inKeyring(kr, s) {
+				s.Wipe()
 				lastErr = fmt.Errorf("the key on %s is not an owner key in the firmware image", kf.Where)
 				continue
 			}
+			secret.Wipe(pass)
 			f.J.Logf("owner authenticated with the key from %s", kf.Where)
 			return s, nil
 		}
+		secret.Wipe(pass)
 		f.Con.Printf("Owner key not unlocked: %v (try %d of 3)\n", lastErr, attempt)
 	}
 	return nil, errors.New("owner authentication failed three times")
@@ -95,6 +98,7 @@ func (f *Flow) OwnerSetup() error {
 	if err != nil {
 		return err
 	}
+	defer signer.Wipe()
 	if err := f.takeTPM(signer); err != nil {
 		return err
 	}

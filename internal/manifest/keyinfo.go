@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math/big"
 
 	"github.com/ProtonMail/go-crypto/openpgp/ecdsa"
 	"github.com/ProtonMail/go-crypto/openpgp/ed25519"
 	"github.com/ProtonMail/go-crypto/openpgp/ed448"
 	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // Fingerprint is the signing key's primary-key fingerprint, so a caller can
@@ -26,7 +28,7 @@ func (k *KeySigner) Fingerprint() []byte {
 // process; the caller wipes the result after use.
 func (k *KeySigner) OwnerSecret() ([]byte, error) {
 	pk := k.entity.PrivateKey
-	if pk == nil || pk.Encrypted {
+	if k.wiped || pk == nil || pk.Encrypted {
 		return nil, errors.New("owner secret: the owner key is not unlocked")
 	}
 	var material []byte
@@ -56,4 +58,54 @@ func wipeBytes(b []byte) {
 	for i := range b {
 		b[i] = 0
 	}
+}
+
+// Wipe overwrites the unlocked private key material of the owner key and
+// its subkeys and forgets them: call it once the key has signed, before
+// glint hands over to the OS. (go-crypto keeps the numbers in big.Ints and
+// byte slices; their backing arrays are overwritten in place.)
+func (k *KeySigner) Wipe() {
+	if k == nil || k.entity == nil {
+		return
+	}
+	wipeKey := func(pk *packet.PrivateKey) {
+		if pk == nil {
+			return
+		}
+		switch priv := pk.PrivateKey.(type) {
+		case *rsa.PrivateKey:
+			wipeInt(priv.D)
+			for _, p := range priv.Primes {
+				wipeInt(p)
+			}
+			wipeInt(priv.Precomputed.Dp)
+			wipeInt(priv.Precomputed.Dq)
+			wipeInt(priv.Precomputed.Qinv)
+		case *ecdsa.PrivateKey:
+			wipeInt(priv.D)
+		case *eddsa.PrivateKey:
+			wipeBytes(priv.D)
+		case *ed25519.PrivateKey:
+			wipeBytes(priv.Key)
+		case *ed448.PrivateKey:
+			wipeBytes(priv.Key)
+		}
+		pk.PrivateKey = nil
+	}
+	k.wiped = true
+	wipeKey(k.entity.PrivateKey)
+	for i := range k.entity.Subkeys {
+		wipeKey(k.entity.Subkeys[i].PrivateKey)
+	}
+}
+
+func wipeInt(x *big.Int) {
+	if x == nil {
+		return
+	}
+	w := x.Bits()
+	for i := range w {
+		w[i] = 0
+	}
+	x.SetInt64(0)
 }

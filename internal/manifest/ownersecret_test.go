@@ -90,3 +90,26 @@ func TestOwnerSecretSetsUpTheTPM(t *testing.T) {
 		t.Fatalf("the owner's key from another session: %v", err)
 	}
 }
+
+// TestKeySignerWipe: after Wipe the unlocked key material is gone: the
+// signer can no longer sign or derive the owner secret.
+func TestKeySignerWipe(t *testing.T) {
+	for _, algo := range []string{"ed25519", "rsa2048"} {
+		k := newGPGKey(t, "Owner", algo)
+		exported := gpg(t, k.home, nil, "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--export-secret-keys", k.id)
+		s, err := NewKeySigner(exported, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Sign([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		s.Wipe()
+		if _, err := s.OwnerSecret(); err == nil {
+			t.Fatalf("%s: owner secret after Wipe", algo)
+		}
+		if _, err := s.Sign([]byte("x")); err == nil {
+			t.Fatalf("%s: signed after Wipe", algo)
+		}
+	}
+}

@@ -102,6 +102,7 @@ func (g *GPG) Sign(message []byte) ([]byte, error) {
 // where no gpg exists (the owner brings an exported key on a USB stick).
 type KeySigner struct {
 	entity *openpgp.Entity
+	wiped  bool
 }
 
 // NewKeySigner reads an armored (or binary) secret key and unlocks it with
@@ -135,6 +136,9 @@ func (k *KeySigner) String() string {
 
 // Sign makes an armored detached binary-mode signature, as gpg does.
 func (k *KeySigner) Sign(message []byte) ([]byte, error) {
+	if k.wiped {
+		return nil, errors.New("the owner key was wiped after use: unlock it again")
+	}
 	var out bytes.Buffer
 	cfg := &packet.Config{DefaultHash: crypto.SHA256}
 	if err := openpgp.ArmoredDetachSign(&out, k.entity, bytes.NewReader(message), cfg); err != nil {
