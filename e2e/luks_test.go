@@ -97,6 +97,8 @@ func luksRowSetup(t *testing.T, b *luksBench) {
 	expect(t, r, `OWNER SET-UP`, toStep)
 	expect(t, r, `Owner key passphrase:`, toStep)
 	must(t, r.Send(m.Owner.Passphrase))
+	expect(t, r, `Sign /boot as listed above\? \[y/N\] `, toStep) // issue 15: nothing signed blind
+	must(t, r.Send("y"))
 	got := expect(t, r, `(otpauth://totp/\S+)\n|SET-UP FAILED`, toStep)
 	if got[1] == "" {
 		expect(t, r, `glint> `, toStep)

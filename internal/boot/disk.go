@@ -61,6 +61,11 @@ func (f *Flow) diskKeyCpio(forced bool, osInitrd io.Reader) ([]byte, error) {
 		f.Con.Printf("wrong PIN (try %d of %d)\n", try, tries)
 	}
 	if err != nil {
+		if errors.Is(err, tpm.ErrLockout) {
+			if st, serr := f.tpm.LockoutStatus(); serr == nil {
+				f.Con.Printf("%s\n", st.Explain())
+			}
+		}
 		return nil, f.diskFailed(err)
 	}
 	defer secret.Wipe(key)

@@ -154,3 +154,35 @@ func TestVerifiedFSServesSignedBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowLockoutSaidAndResetByOwner: the menu's lockout item says the
+// state in words, and the owner's key (deriving the lockout authorisation)
+// resets it; nothing else does (the OS was shown unable in
+// TestFlowSetupTakesTheTPM).
+func TestFlowLockoutSaidAndResetByOwner(t *testing.T) {
+	v := tpm.Version20
+	b := newBench(t, v)
+	b.power(v, ownerPass+"\ny\n\n")
+	// Wrong authorisations against a PIN-protected object until lockout.
+	dev, err := tpm.Open(swtpmtest.StartDir(t, v, b.tpmDir))
+	must(t, err)
+	vals, err := dev.ReadPCRs(tpm.SHA256, []int{16})
+	must(t, err)
+	blob, err := dev.Seal([]byte("k"), tpm.PCRPolicy{Bank: tpm.SHA256, Values: vals}, []byte("right"))
+	must(t, err)
+	for i := 0; i < 20; i++ {
+		if _, err := dev.Unseal(blob, []byte("wrong")); errors.Is(err, tpm.ErrLockout) {
+			break
+		}
+	}
+	must(t, dev.Shutdown())
+	dev.Close()
+	out := b.power(v, "l\n"+ownerPass+"\nl\np\n")
+	if !strings.Contains(out, "The TPM is LOCKED after too many wrong PINs") || !strings.Contains(out, "TPM PIN lockout reset") {
+		t.Fatalf("lockout item:\n%s", out)
+	}
+	after := out[strings.Index(out, "TPM PIN lockout reset"):]
+	if !strings.Contains(after, "TPM PIN lockout: none") {
+		t.Fatalf("not reset:\n%s", after)
+	}
+}

@@ -54,6 +54,8 @@ func (f *Flow) Menu() error {
 			}
 		case "t":
 			f.setClock()
+		case "l":
+			f.resetLockout()
 		case "c":
 			f.checkPhoneCode()
 		case "x":
@@ -107,7 +109,7 @@ func (f *Flow) printMenu() {
 	f.Con.Printf("  d) boot the default entry        s) re-sign /boot (owner key)\n")
 	f.Con.Printf("  r) re-seal TOTP (owner key)      o) show TOTP again    v) verify /boot again\n")
 	f.Con.Printf("  e) event log and PCRs            j) glint's log        t) set the clock\n")
-	f.Con.Printf("  c) my phone shows another code (clock check)\n")
+	f.Con.Printf("  c) my phone shows another code (clock check)   l) TPM PIN lockout: status, reset (owner key)\n")
 	f.Con.Printf("  x) recovery shell (owner key)    f) force boot (ignore tampering)\n")
 	f.Con.Printf("  u) boot from a USB stick (ISO image, signature checked)\n")
 	f.Con.Printf("  b) reboot                        p) power off\n")
@@ -251,6 +253,40 @@ func (f *Flow) forceBoot() {
 		return
 	}
 	f.bootEntry(f.defEntry, true)
+}
+
+// resetLockout says the TPM's dictionary-attack state in words and, after
+// the owner unlocks the key (which derives the lockout authorisation),
+// resets it.
+func (f *Flow) resetLockout() {
+	if f.tpm == nil {
+		f.Con.Printf("no TPM\n")
+		return
+	}
+	st, err := f.tpm.LockoutStatus()
+	if err != nil {
+		f.Con.Printf("TPM lockout status: %v\n", err)
+		return
+	}
+	f.Con.Printf("%s\n", st.Explain())
+	if st.Failures == 0 && !st.InLockout {
+		return
+	}
+	signer, err := f.ownerSigner()
+	if err != nil {
+		f.Con.Printf("lockout not reset: %v\n", err)
+		return
+	}
+	defer signer.Wipe()
+	if err := f.adminTPM(signer); err != nil {
+		f.Con.Printf("lockout not reset: %v\n", err)
+		return
+	}
+	if err := f.tpm.ResetLockout(); err != nil {
+		f.Con.Printf("lockout not reset: %v\n", err)
+		return
+	}
+	f.Con.Printf("TPM PIN lockout reset: every PIN try is available again\n")
 }
 
 // modeClockSet is the boot-mode event (PCR 4) for a clock set by hand.

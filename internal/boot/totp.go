@@ -51,6 +51,9 @@ func (f *Flow) ShowTOTP() {
 			f.Con.Banner(red, "TOTP REFUSED: the TPM was cleared or replaced since sealing")
 		case errors.Is(err, tpm.ErrLockout):
 			f.Con.Banner(red, "TOTP REFUSED: the TPM is in dictionary-attack lockout")
+			if st, serr := f.tpm.LockoutStatus(); serr == nil {
+				f.Con.Printf("%s\n", st.Explain())
+			}
 		default:
 			f.Con.Banner(red, "TOTP REFUSED: the measured boot state changed")
 		}
