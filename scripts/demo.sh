@@ -49,7 +49,7 @@ gpg --armor --export > "$work/owner.asc"
 head -c 2000000 /dev/urandom > "$boot/vmlinuz-6.1.0-demo"
 head -c 3000000 /dev/urandom > "$boot/initrd.img-6.1.0-demo"
 printf 'menuentry "Debian GNU/Linux" {\n  linux /vmlinuz-6.1.0-demo root=/dev/sda2 ro quiet\n  initrd /initrd.img-6.1.0-demo\n}\n' > "$boot/grub/grub.cfg"
-"$glint" sign --gpg-home "$GNUPGHOME" "$boot"
+"$glint" sign --yes --gpg-home "$GNUPGHOME" "$boot"
 
 step "glint verify: signature, every file, and the TPM rollback counter"
 "$glint" verify --pubkey "$work/owner.asc" "$boot"

@@ -22,7 +22,7 @@ func TestBootDefaultIsSigned(t *testing.T) {
 	os.WriteFile(filepath.Join(boot, "grub", "grub.cfg"), []byte(
 		"menuentry 'A' {\n linux /vmlinuz-a ro\n}\nmenuentry 'B' {\n linux /vmlinuz-b ro quiet\n}\n"), 0o644)
 
-	out, code := glintRun("--tpm", spec, "--boot", boot, "boot", "default", "--gpg-home", home, "--key", id, "2")
+	out, code := glintRun("--tpm", spec, "--boot", boot, "boot", "default", "--yes", "--gpg-home", home, "--key", id, "2")
 	if code != 0 {
 		t.Fatalf("boot default: %d\n%s", code, out)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -83,7 +84,8 @@ func runSign(e *env, args []string) error {
 	def := fs.String("default", "", "default boot entry id to record (default: keep the current one)")
 	index := fs.String("counter-index", "", fmt.Sprintf("TPM NV index of the rollback counter (default: the current manifest's, or 0x%08x)", manifest.DefaultCounterIndex))
 	fromHeads := fs.Bool("heads", false, "migrate from Heads: verify the Heads signature on /boot first (needs --pubkey), then sign in glint's format")
-	pubkey := fs.String("pubkey", "", "owner public key (with --heads)")
+	pubkey := fs.String("pubkey", "", "owner public key (with --heads; otherwise it checks the last manifest shown before signing; default $GLINT_PUBKEY)")
+	yes := fs.Bool("yes", false, "sign without asking (the list of what is signed is still printed): for hooks")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -142,7 +144,27 @@ func runSign(e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "Heads signature by %s verified; %d signed files, counter checked: %v\n", pgpKeyName(h.Signer), len(h.SignedFiles), h.CounterChecked)
 	}
-	m, err := manifest.SignBoot(bootDir, signer, t, opts)
+	// Nothing is signed blind: what will be signed, next to the last
+	// manifest on /boot, then the owner's yes.
+	var keyring openpgp.EntityList
+	if *pubkey != "" || os.Getenv("GLINT_PUBKEY") != "" {
+		if keyring, err = loadOwnerKeys(*pubkey); err != nil {
+			return err
+		}
+	}
+	plan, err := manifest.PlanSign(bootDir, keyring, manifest.BuildOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "--- what will be signed ---\n%s", plan.Summary(0))
+	if !*yes {
+		fmt.Fprintf(e.stdout, "Sign /boot as listed above? [y/N] ")
+		answer, _ := bufio.NewReader(e.stdin).ReadString('\n')
+		if strings.TrimSpace(strings.ToLower(answer)) != "y" {
+			return &exitError{code: 1, err: errors.New("not signed: not confirmed (answer y, or pass --yes to sign without asking)")}
+		}
+	}
+	m, err := manifest.SignPlanned(bootDir, plan, signer, t, opts)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -17,8 +18,13 @@ import (
 // glintRun runs the CLI in-process and returns stdout+stderr and the exit
 // status main would use.
 func glintRun(args ...string) (string, int) {
+	return glintRunInput("", args...)
+}
+
+// glintRunInput is glintRun with input on stdin.
+func glintRunInput(input string, args ...string) (string, int) {
 	var out bytes.Buffer
-	err := run(args, strings.NewReader(""), &out, &out)
+	err := run(args, strings.NewReader(input), &out, &out)
 	if err != nil {
 		out.WriteString("glint: " + err.Error() + "\n")
 		return out.String(), exitCode(err)
@@ -67,7 +73,7 @@ func TestSignVerifyCLI(t *testing.T) {
 	os.WriteFile(filepath.Join(boot, "vmlinuz"), []byte("kernel"), 0o644)
 	os.WriteFile(filepath.Join(boot, "initrd.img"), []byte("initrd"), 0o644)
 
-	out, code := glintRun("--tpm", spec, "sign", "--gpg-home", home, "--key", id, "--default", "linux", boot)
+	out, code := glintRun("--tpm", spec, "sign", "--yes", "--gpg-home", home, "--key", id, "--default", "linux", boot)
 	if code != 0 || !strings.Contains(out, "signed "+boot) {
 		t.Fatalf("sign: %d\n%s", code, out)
 	}
@@ -82,7 +88,7 @@ func TestSignVerifyCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(boot, "vmlinuz"), []byte("kernel 2"), 0o644)
-	if out, code = glintRun("--tpm", spec, "sign", "--gpg-home", home, "--key", id, boot); code != 0 {
+	if out, code = glintRun("--tpm", spec, "sign", "--yes", "--gpg-home", home, "--key", id, boot); code != 0 {
 		t.Fatalf("sign 2: %s", out)
 	}
 	out, code = glintRun("--tpm", spec, "verify", "--pubkey", pub, old)
@@ -124,7 +130,7 @@ func TestVerifyCLIWrongKeyAndUsage(t *testing.T) {
 	spec := swtpmtest.Start(t, tpm.Version20)
 	boot := t.TempDir()
 	os.WriteFile(filepath.Join(boot, "vmlinuz"), []byte("kernel"), 0o644)
-	if out, code := glintRun("--tpm", spec, "sign", "--gpg-home", home, "--key", id, boot); code != 0 {
+	if out, code := glintRun("--tpm", spec, "sign", "--yes", "--gpg-home", home, "--key", id, boot); code != 0 {
 		t.Fatalf("sign: %s", out)
 	}
 	out, code := glintRun("--tpm", spec, "verify", "--pubkey", ownerPub, boot)
@@ -157,5 +163,34 @@ func TestManifestHashCLI(t *testing.T) {
 	err = run([]string{"manifest", "hash", filepath.Join(boot, "missing")}, nil, &stdout, &stderr)
 	if err == nil || errors.Is(err, os.ErrExist) {
 		t.Fatal("hashing a missing dir succeeded")
+	}
+}
+
+// TestSignShowsPlanAndAsks: glint sign prints what it will sign next to the
+// last manifest (a changed kernel with both hashes) and signs only after
+// "y" on its input (or --yes).
+func TestSignShowsPlanAndAsks(t *testing.T) {
+	spec := swtpmtest.Start(t, tpm.Version20)
+	home, id, _ := gpgKey(t, "Owner")
+	boot := t.TempDir()
+	if err := os.WriteFile(filepath.Join(boot, "vmlinuz-1"), []byte("kernel one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := glintRun("--tpm", spec, "sign", "--yes", "--gpg-home", home, "--key", id, boot); code != 0 {
+		t.Fatalf("first signing: %d\n%s", code, out)
+	}
+	before, _ := os.ReadFile(filepath.Join(boot, "glint", "manifest"))
+	if err := os.WriteFile(filepath.Join(boot, "vmlinuz-1"), []byte("kernel two"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := glintRunInput("n\n", "--tpm", spec, "sign", "--gpg-home", home, "--key", id, boot)
+	if code == 0 || !regexp.MustCompile(`changed "vmlinuz-1": sha256 [0-9a-f]{64} \(10 bytes\) -> sha256 [0-9a-f]{64} \(10 bytes\)`).MatchString(out) || !strings.Contains(out, "not confirmed") {
+		t.Fatalf("sign answered n: %d\n%s", code, out)
+	}
+	if after, _ := os.ReadFile(filepath.Join(boot, "glint", "manifest")); string(after) != string(before) {
+		t.Fatal("signed without a yes")
+	}
+	if out, code := glintRunInput("y\n", "--tpm", spec, "sign", "--gpg-home", home, "--key", id, boot); code != 0 || !strings.Contains(out, "signed ") {
+		t.Fatalf("sign answered y: %d\n%s", code, out)
 	}
 }

@@ -96,7 +96,7 @@ func TestRootfsSignCheck(t *testing.T) {
 	}
 	os.Symlink("usr/bin", filepath.Join(root, "bin"))
 
-	out, code := glintRun("--tpm", spec, "rootfs", "sign", "--root", root, "--gpg-home", home, "--key", id, boot)
+	out, code := glintRun("--tpm", spec, "rootfs", "sign", "--yes", "--root", root, "--gpg-home", home, "--key", id, boot)
 	if code != 0 || !strings.Contains(out, "glint-rootfs.list") {
 		t.Fatalf("rootfs sign: %d\n%s", code, out)
 	}

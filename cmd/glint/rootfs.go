@@ -65,6 +65,7 @@ func runRootfsSign(e *env, args []string) error {
 	keyID := fs.String("key", "", "gpg key to sign with")
 	secretKey := fs.String("secret-key", "", "sign in Go with this exported secret key instead of gpg")
 	passFile := fs.String("passphrase-file", "", "read the key passphrase or card PIN from this file")
+	yes := fs.Bool("yes", false, "sign /boot without asking (what is signed is still printed)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -85,6 +86,9 @@ func runRootfsSign(e *env, args []string) error {
 	// The list is a file of /boot: signing /boot signs it, with the
 	// rollback counter. Same options as glint sign.
 	signArgs := []string{"--gpg-home", *gpgHome}
+	if *yes {
+		signArgs = append(signArgs, "--yes")
+	}
 	for flag, v := range map[string]string{"--key": *keyID, "--secret-key": *secretKey, "--passphrase-file": *passFile} {
 		if v != "" {
 			signArgs = append(signArgs, flag, v)

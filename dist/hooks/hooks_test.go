@@ -114,7 +114,7 @@ func fakeBoot(t *testing.T, o *owner) (string, string) {
 		}
 	}
 	spec := swtpmtest.Start(t, tpm.Version20)
-	run(t, []string{"GLINT_TPM=" + spec}, glint(t), "sign", "--gpg-home", o.home, "--key", o.id, dir)
+	run(t, []string{"GLINT_TPM=" + spec}, glint(t), "sign", "--yes", "--gpg-home", o.home, "--key", o.id, dir)
 	return dir, spec
 }
 

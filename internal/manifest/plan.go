@@ -34,7 +34,12 @@ type SignPlan struct {
 	Added, Removed []Entry
 }
 
-// PlanSign hashes /boot and compares it with the last manifest there.
+// ErrSignatureNotChecked: PlanSign was given no owner keyring, so the last
+// manifest's signature was not checked (the CLI without --pubkey).
+var ErrSignatureNotChecked = errors.New("its signature was not checked: no owner public key given (--pubkey or GLINT_PUBKEY)")
+
+// PlanSign hashes /boot and compares it with the last manifest there. With
+// no keyring the last manifest is compared unverified and says so.
 func PlanSign(bootDir string, keyring openpgp.EntityList, opts BuildOptions) (*SignPlan, error) {
 	now, err := Build(bootDir, opts)
 	if err != nil {
@@ -47,6 +52,16 @@ func PlanSign(bootDir string, keyring openpgp.EntityList, opts BuildOptions) (*S
 		if errors.Is(err, ErrNoManifest) {
 			p.Added = now.Entries
 			return p, nil
+		}
+		return p, nil
+	}
+	if len(keyring) == 0 {
+		p.LastProblem = ErrSignatureNotChecked
+		if m, perr := Parse(untrustedText); perr == nil {
+			p.Last = m
+			p.Changed, p.Added, p.Removed = Diff(m.Entries, now.Entries)
+		} else {
+			p.Added = now.Entries
 		}
 		return p, nil
 	}
@@ -83,6 +98,8 @@ func (p *SignPlan) Summary(maxLines int) string {
 		fmt.Fprintf(&b, "No signed manifest on /boot: all %d entries are new.\n", len(p.New.Entries))
 	case p.Last == nil:
 		fmt.Fprintf(&b, "The last manifest on /boot cannot be read (%v): all %d entries are shown as new.\n", p.LastProblem, len(p.New.Entries))
+	case errors.Is(p.LastProblem, ErrSignatureNotChecked):
+		fmt.Fprintf(&b, "Compared with the last manifest on /boot (counter %d; %v):\n", p.Last.Counter, p.LastProblem)
 	case !p.LastVerified:
 		fmt.Fprintf(&b, "Compared with the last manifest on /boot, whose signature does NOT verify (%v); its file list is shown anyway, unverified:\n", p.LastProblem)
 	default:
