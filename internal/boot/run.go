@@ -111,7 +111,7 @@ func (f *Flow) openTPM() {
 // image, and unless glint's initramfs is built into it, another initramfs
 // (glint's plus an appended cpio) would get the genuine code.
 func (f *Flow) checkInitrdCovered() {
-	if f.Profile.Name != pcr.UEFI.Name || pcr.InitrdMeasured(f.state.Firmware()) {
+	if f.Profile.Name != pcr.UEFI.Name || sealed.InitrdMeasured(f.state.Firmware()) {
 		return
 	}
 	f.Con.Banner(red, "UNSUPPORTED UEFI SET-UP: glint's initramfs is not measured")

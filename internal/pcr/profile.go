@@ -44,9 +44,7 @@ import (
 	"hash"
 	"os"
 	"sort"
-	"strings"
 
-	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -109,18 +107,6 @@ var UEFI = Profile{
 	// is covered by PCR 4 instead.
 	OTP:  []int{0, 1, 2, 3, 4, 7, 9},
 	Disk: []int{0, 1, 2, 3, 4, 5, 6, 7, 9},
-}
-
-// InitrdMeasured reports whether a UEFI firmware log shows the kernel's
-// EFI stub measuring the initrd into PCR 9 (the "Linux initrd" tagged
-// event), i.e. whether PCR 9 covers glint's initramfs.
-func InitrdMeasured(events []eventlog.EventRecord) bool {
-	for _, e := range events {
-		if e.PCR == 9 && strings.Contains(e.Description, "Linux initrd") {
-			return true
-		}
-	}
-	return false
 }
 
 // Describe says in words what a PCR holds on this profile.

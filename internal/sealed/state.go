@@ -35,6 +35,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/glint-boot/glint/internal/eventlog"
@@ -248,4 +249,16 @@ func DescribeTPMError(err error) string {
 		return err.Error() + "\n  The TPM was cleared or replaced since the secret was sealed: every sealed secret is gone. If you did not clear it, treat this machine as tampered. Otherwise set up again (menu: r, s)."
 	}
 	return err.Error()
+}
+
+// InitrdMeasured reports whether a UEFI firmware log shows the kernel's
+// EFI stub measuring the initrd into PCR 9 (the "Linux initrd" tagged
+// event), i.e. whether PCR 9 covers glint's initramfs.
+func InitrdMeasured(events []eventlog.EventRecord) bool {
+	for _, e := range events {
+		if e.PCR == 9 && strings.Contains(e.Description, "Linux initrd") {
+			return true
+		}
+	}
+	return false
 }

@@ -1,4 +1,4 @@
-package pcr
+package sealed
 
 import (
 	"os"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/glint-boot/glint/internal/eventlog"
+	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -14,8 +15,8 @@ import (
 // log recorded from QEMU (testdata of internal/eventlog); a coreboot log has
 // no such event (there the payload, initramfs included, is in PCR 2).
 func TestUEFISealsTheInitrd(t *testing.T) {
-	if !slices.Contains(UEFI.OTP, 9) || !slices.Contains(UEFI.Disk, 9) || slices.Contains(Coreboot.OTP, 9) {
-		t.Fatalf("PCR 9: UEFI OTP %v, disk %v; coreboot OTP %v", UEFI.OTP, UEFI.Disk, Coreboot.OTP)
+	if !slices.Contains(pcr.UEFI.OTP, 9) || !slices.Contains(pcr.UEFI.Disk, 9) || slices.Contains(pcr.Coreboot.OTP, 9) {
+		t.Fatalf("PCR 9: pcr.UEFI.OTP %v, disk %v; coreboot OTP %v", pcr.UEFI.OTP, pcr.UEFI.Disk, pcr.Coreboot.OTP)
 	}
 	raw, err := os.ReadFile("../eventlog/testdata/ovmf-tpm2.bin")
 	if err != nil {
