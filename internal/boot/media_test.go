@@ -21,7 +21,7 @@ import (
 func TestFlowRestrictedMode(t *testing.T) {
 	v := tpm.Version20
 	b := newBench(t, v)
-	b.power(v, ownerPass+"\n\n")
+	b.power(v, ownerPass+"\ny\n\n")
 	b.ownerFiles = map[string][]byte{rom.OwnerConfigFile: []byte("boot.policy = restricted\n")}
 	out := b.power(v, "p\n")
 	if !strings.Contains(out, "TOTP REFUSED") || !strings.Contains(out, "PCR 7 changed") || !strings.Contains(out, "RESTRICTED BOOT") {
@@ -43,7 +43,7 @@ func TestFlowRestrictedMode(t *testing.T) {
 func TestFlowBasicMode(t *testing.T) {
 	v := tpm.Version20
 	b := newBench(t, v)
-	b.power(v, ownerPass+"\n\n")
+	b.power(v, ownerPass+"\ny\n\n")
 	b.ownerFiles = map[string][]byte{rom.OwnerConfigFile: []byte("boot.policy = basic\n")}
 	kpath := filepath.Join(b.bootDir, "vmlinuz-6.1.0-test")
 	must(t, os.WriteFile(kpath, []byte("a kernel nobody signed"), 0o644))
@@ -82,7 +82,7 @@ func TestFlowUSBBoot(t *testing.T) {
 	distro := gpgtest.NewKey(t, "Live Distro", "ed25519")
 	b := newBench(t, v)
 	b.ownerFiles = map[string][]byte{"iso-keys.asc": distro.Public}
-	b.power(v, ownerPass+"\n\n")
+	b.power(v, ownerPass+"\ny\n\n")
 	stick := t.TempDir()
 	iso := liveISO(t, stick)
 	distro.DetachSign(t, iso, iso+".sig", false)
@@ -137,7 +137,7 @@ func TestFlowRootfsCheck(t *testing.T) {
 	must(t, rootfs.Write(b.bootDir, l)) // signed with /boot at set-up
 	b.ownerFiles = map[string][]byte{rom.OwnerConfigFile: []byte("rootfs.check = boot\n")}
 	b.machine.root = root
-	b.power(v, ownerPass+"\n\n")
+	b.power(v, ownerPass+"\ny\n\n")
 	out := b.power(v, "p\n")
 	if !strings.Contains(out, "root file system: verified (3 entries") {
 		t.Fatalf("unchanged root:\n%s", out)
