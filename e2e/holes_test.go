@@ -349,8 +349,7 @@ func manifestCounter(t *testing.T, bootDir string) uint64 {
 // channels tpm2-tools' swtpm TCTI speaks, and returns the command port.
 func hostTPM(t *testing.T, m *Machine) (port string, stop func()) {
 	t.Helper()
-	p, err := freePort()
-	must(t, err)
+	p := freePortPair(t)
 	args := []string{"socket", "--tpmstate", "dir=" + m.TPMDir,
 		"--server", fmt.Sprintf("type=tcp,port=%d", p), "--ctrl", fmt.Sprintf("type=tcp,port=%d", p+1),
 		"--flags", "not-need-init,startup-clear"}
@@ -378,6 +377,25 @@ func hostTPM(t *testing.T, m *Machine) (port string, stop func()) {
 		syscall.Kill(-sw.Process.Pid, syscall.SIGTERM)
 		sw.Wait()
 	}
+}
+
+// freePortPair finds p such that p and p+1 (swtpm's command and control ports) are free
+// now.
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		must(t, err)
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	t.Fatal("no two consecutive free TCP ports")
+	return 0
 }
 
 // newcArchive writes an uncompressed newc cpio (the kernel's initramfs format; archives
