@@ -18,7 +18,7 @@ import (
 
 func init() {
 	register(command{name: "sign", summary: "hash /boot, bump the TPM rollback counter, write the signed manifest",
-		usage: "[--gpg-home DIR] [--key KEYID] [--secret-key FILE.asc] [--default ID] [BOOTDIR]", run: runSign})
+		usage: "[--gpg-home DIR] [--key KEYID] [--secret-key FILE.asc] [--card [--reader SPEC]] [--default ID] [BOOTDIR]", run: runSign})
 	register(command{name: "verify", summary: "check /boot against its signed manifest and the TPM counter",
 		usage: "[--pubkey FILE.asc] [BOOTDIR]", run: runVerify})
 	register(command{name: "manifest hash", summary: "hash /boot and print the (unsigned) manifest; timing on stderr",
@@ -86,6 +86,8 @@ func runSign(e *env, args []string) error {
 	fromHeads := fs.Bool("heads", false, "migrate from Heads: verify the Heads signature on /boot first (needs --pubkey), then sign in glint's format")
 	pubkey := fs.String("pubkey", "", "owner public key (with --heads; otherwise it checks the last manifest shown before signing; default $GLINT_PUBKEY)")
 	yes := fs.Bool("yes", false, "sign without asking (the list of what is signed is still printed): for hooks")
+	useCard := fs.Bool("card", false, "sign with the OpenPGP card directly (Nitrokey, YubiKey, Librem Key; no gpg): asks the user PIN")
+	cardReader := fs.String("reader", "", "with --card: the card reader (see glint card list)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -101,7 +103,14 @@ func runSign(e *env, args []string) error {
 		pass = []byte(strings.TrimRight(string(pass), "\r\n"))
 	}
 	var signer manifest.Signer
-	if *secretKey != "" {
+	if *useCard {
+		s, done, err := cardSigner(e, cardFlags{reader: cardReader, pinFile: passFile, adminPINFile: new(string)})
+		if err != nil {
+			return err
+		}
+		defer done()
+		signer = s
+	} else if *secretKey != "" {
 		b, err := os.ReadFile(*secretKey)
 		if err != nil {
 			return fmt.Errorf("secret key: %w", err)

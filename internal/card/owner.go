@@ -12,7 +12,7 @@ import (
 type PINRequest struct {
 	PW    PW
 	Tries int    // tries left before the PIN is blocked
-	Card  string // "Nitrokey card 000F1234", to show which card
+	Card  string // "OpenPGP card 000F1234 (Nitrokey)", to show which card
 	Retry bool   // the PIN given before was wrong
 }
 
@@ -46,9 +46,10 @@ func FixedPIN(pin []byte) PINPrompt {
 // ErrNoKey is returned when the card has no signature key yet.
 var ErrNoKey = errors.New("the card has no signature key yet (glint card generate makes one)")
 
-// Label names the card for prompts and messages: "Nitrokey card 000F1234".
+// Label names the card for prompts and messages: "OpenPGP card 000F1234
+// (Nitrokey)", the serial as gpg prints it.
 func (c *Card) Label() string {
-	return fmt.Sprintf("%s card %s", c.app.AID.ManufacturerName(), c.app.AID.SerialString())
+	return fmt.Sprintf("OpenPGP card %s (%s)", c.app.AID.SerialString(), c.app.AID.ManufacturerName())
 }
 
 // Key builds the OpenPGP key of the card's signature slot from its public

@@ -1,6 +1,7 @@
 package cardsim
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,7 +9,9 @@ import (
 	"github.com/glint-boot/glint/internal/card"
 )
 
-// TestWriteFuzzSeeds writes the simulator's DO 6E (3.4 and 2.1, before and
+var update = flag.Bool("update", false, "rewrite the fuzz seeds in ../testdata")
+
+// TestWriteFuzzSeeds writes (with -update) the simulator's DO 6E (3.4 and 2.1, before and
 // after a key is generated) as seeds for card.FuzzParseApplicationData, and
 // checks that the parser reads them.
 func TestWriteFuzzSeeds(t *testing.T) {
@@ -30,6 +33,9 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		}
 		if _, err := card.ParseApplicationData(raw); err != nil {
 			t.Fatal(err)
+		}
+		if !*update {
+			continue
 		}
 		name := "appdata-sim34.bin"
 		if spec2 {

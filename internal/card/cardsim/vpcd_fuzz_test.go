@@ -49,3 +49,25 @@ func FuzzProcess(f *testing.F) {
 		}
 	})
 }
+
+func FuzzReadVSCardMessage(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 12, 'V', 'S', 'C', 'D', 0, 0, 0, 2, 0, 0, 0, 0})
+	f.Add([]byte{0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0xCA, 0, 0x6E, 0})
+	f.Add([]byte{0, 0, 0, 7, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bytes.NewReader(b)
+		for {
+			m, err := ReadVSCardMessage(r)
+			if err != nil {
+				var fe *FrameError
+				if !errors.As(err, &fe) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("untyped error %T %v", err, err)
+				}
+				return
+			}
+			if len(m.Payload) > maxVSCardPayload {
+				t.Fatalf("payload of %d bytes", len(m.Payload))
+			}
+		}
+	})
+}
