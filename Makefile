@@ -66,7 +66,7 @@ e2e: rom payload
 	bash internal/luks/qemutest/build-os.sh >/dev/null
 	go test -tags e2e -count=1 -timeout 40m -v ./e2e/
 	bash internal/kexec/testdata/fetch-xen.sh >/dev/null
-	go test -tags qemu -count=1 -timeout 20m -v ./internal/kexec/qemutest/ ./internal/luks/qemutest/
+	go test -tags qemu -count=1 -timeout 20m -v ./internal/kexec/qemutest/ ./internal/luks/qemutest/ ./internal/card/qemutest/
 
 test: deps lint unit fuzz-short e2e
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -149,6 +150,18 @@ func readSecret(e *env, prompt string) ([]byte, error) {
 	return line, nil
 }
 
+// parseCardFlags parses a verb that takes no arguments besides flags (a
+// stray word, such as an unquoted second name, is an error, not ignored).
+func parseCardFlags(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageErrorf("unexpected argument %q (quote a name with spaces: --name \"Jane Doe\")", fs.Arg(0))
+	}
+	return nil
+}
+
 func wipeBytes(b []byte) {
 	for i := range b {
 		b[i] = 0
@@ -157,7 +170,7 @@ func wipeBytes(b []byte) {
 
 func runCardList(e *env, args []string) error {
 	fs := commandFlags(e, "card list")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseCardFlags(fs, args); err != nil {
 		return err
 	}
 	infos, err := readers.List()
@@ -181,7 +194,7 @@ func runCardList(e *env, args []string) error {
 func runCardStatus(e *env, args []string) error {
 	fs := commandFlags(e, "card status")
 	f := addCardFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseCardFlags(fs, args); err != nil {
 		return err
 	}
 	c, err := openCard(e, f)
@@ -259,7 +272,7 @@ func runCardGenerate(e *env, args []string) error {
 	email := fs.String("email", "", "the owner's e-mail address (optional)")
 	out := fs.String("out", "owner.asc", "where to write the public key (- for stdout)")
 	yes := fs.Bool("yes", false, "replace an existing signature key without asking")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseCardFlags(fs, args); err != nil {
 		return err
 	}
 	alg, err := card.ParseAlgorithmName(*typ)
@@ -303,7 +316,7 @@ func runCardExport(e *env, args []string) error {
 	name := fs.String("name", "", "the owner's name (the key's user ID)")
 	email := fs.String("email", "", "the owner's e-mail address (optional)")
 	out := fs.String("out", "owner.asc", "where to write the public key (- for stdout)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseCardFlags(fs, args); err != nil {
 		return err
 	}
 	uid, err := userID(*name, *email)
@@ -323,8 +336,9 @@ func runCardExport(e *env, args []string) error {
 }
 
 // cardSigner opens the card and returns a manifest signer on it (used by
-// `glint card sign` and `glint sign --card`).
-func cardSigner(e *env, f cardFlags) (*card.Signer, func(), error) {
+// `glint card sign` and `glint sign --card`). With ownerKey (an owner.asc
+// path), a card whose key is not in it is refused before any PIN is asked.
+func cardSigner(e *env, f cardFlags, ownerKey string) (*card.Signer, func(), error) {
 	c, err := openCard(e, f)
 	if err != nil {
 		return nil, nil, err
@@ -333,6 +347,23 @@ func cardSigner(e *env, f cardFlags) (*card.Signer, func(), error) {
 	if err != nil {
 		c.Close()
 		return nil, nil, err
+	}
+	if ownerKey != "" {
+		el, err := loadOwnerKeys(ownerKey)
+		if err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+		found := false
+		for _, ent := range el {
+			if bytes.Equal(ent.PrimaryKey.Fingerprint, s.Key().Fingerprint()) {
+				found = true
+			}
+		}
+		if !found {
+			c.Close()
+			return nil, nil, fmt.Errorf("the card's key %X is not the owner key in %s: not signing with it (another card?)", s.Key().Fingerprint(), ownerKey)
+		}
 	}
 	return s, func() { s.Close(); c.Close() }, nil
 }
@@ -351,7 +382,7 @@ func runCardSign(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, done, err := cardSigner(e, f)
+	s, done, err := cardSigner(e, f, "")
 	if err != nil {
 		return err
 	}
@@ -401,7 +432,7 @@ func runCardPasswd(e *env, args []string) error {
 	f := addCardFlags(fs)
 	admin := fs.Bool("admin", false, "change the admin PIN (at least 8 characters) instead of the user PIN")
 	newFile := fs.String("new-pin-file", "", "read the new PIN from this file")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseCardFlags(fs, args); err != nil {
 		return err
 	}
 	c, err := openCard(e, f)
@@ -446,7 +477,7 @@ func runCardUnblock(e *env, args []string) error {
 	fs := commandFlags(e, "card unblock")
 	f := addCardFlags(fs)
 	newFile := fs.String("new-pin-file", "", "read the new user PIN from this file")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseCardFlags(fs, args); err != nil {
 		return err
 	}
 	c, err := openCard(e, f)
@@ -478,7 +509,7 @@ func runCardFactoryReset(e *env, args []string) error {
 	fs := commandFlags(e, "card factory-reset")
 	f := addCardFlags(fs)
 	yes := fs.Bool("yes", false, "confirm: every OpenPGP key on the card is destroyed")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseCardFlags(fs, args); err != nil {
 		return err
 	}
 	if !*yes {

@@ -84,7 +84,7 @@ func runSign(e *env, args []string) error {
 	def := fs.String("default", "", "default boot entry id to record (default: keep the current one)")
 	index := fs.String("counter-index", "", fmt.Sprintf("TPM NV index of the rollback counter (default: the current manifest's, or 0x%08x)", manifest.DefaultCounterIndex))
 	fromHeads := fs.Bool("heads", false, "migrate from Heads: verify the Heads signature on /boot first (needs --pubkey), then sign in glint's format")
-	pubkey := fs.String("pubkey", "", "owner public key (with --heads; otherwise it checks the last manifest shown before signing; default $GLINT_PUBKEY)")
+	pubkey := fs.String("pubkey", "", "owner public key (with --heads; otherwise it checks the last manifest shown before signing, and with --card it refuses a card that does not hold this key; default $GLINT_PUBKEY)")
 	yes := fs.Bool("yes", false, "sign without asking (the list of what is signed is still printed): for hooks")
 	useCard := fs.Bool("card", false, "sign with the OpenPGP card directly (Nitrokey, YubiKey, Librem Key; no gpg): asks the user PIN")
 	cardReader := fs.String("reader", "", "with --card: the card reader (see glint card list)")
@@ -104,7 +104,7 @@ func runSign(e *env, args []string) error {
 	}
 	var signer manifest.Signer
 	if *useCard {
-		s, done, err := cardSigner(e, cardFlags{reader: cardReader, pinFile: passFile, adminPINFile: new(string)})
+		s, done, err := cardSigner(e, cardFlags{reader: cardReader, pinFile: passFile, adminPINFile: new(string)}, *pubkey)
 		if err != nil {
 			return err
 		}

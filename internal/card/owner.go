@@ -37,7 +37,7 @@ type PINPrompt func(PINRequest) ([]byte, error)
 func FixedPIN(pin []byte) PINPrompt {
 	return func(r PINRequest) ([]byte, error) {
 		if r.Retry {
-			return nil, fmt.Errorf("the given %s is wrong; not trying it again", r.PW)
+			return nil, fmt.Errorf("wrong %s: %d %s left (a PIN given in advance is not tried twice)", r.PW, r.Tries, plural(r.Tries, "try", "tries"))
 		}
 		return append([]byte(nil), pin...), nil
 	}
