@@ -5,6 +5,7 @@ package qemutest
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,7 +126,16 @@ func TestCardOverUSBCCID(t *testing.T) {
 	}
 
 	// The card, on the host, behind QEMU's reader.
-	sim, err := cardsim.New(cardsim.Options{Path: filepath.Join(dir, "card.json"), ATR: cardsim.ATRT0()})
+	// Count the APDUs by instruction: the T=0 reader path must have used
+	// GET RESPONSE (C0) for the RSA public key and the signatures.
+	var insMu sync.Mutex
+	ins := map[string]int{}
+	logINS := func(format string, a ...any) {
+		insMu.Lock()
+		defer insMu.Unlock()
+		ins[fmt.Sprintf("%02X", a[0])]++
+	}
+	sim, err := cardsim.New(cardsim.Options{Path: filepath.Join(dir, "card.json"), ATR: cardsim.ATRT0(), Log: logINS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,6 +260,12 @@ func TestCardOverUSBCCID(t *testing.T) {
 	if out := gpg("--verify", filepath.Join(dir, "manifest.asc"), filepath.Join(dir, "manifest")); !strings.Contains(out, "Good signature from \"Guest <guest@example.org>\"") {
 		t.Fatalf("gpg --verify:\n%s", out)
 	}
+	insMu.Lock()
+	t.Logf("APDUs by instruction: %v", ins)
+	if ins["C0"] == 0 || ins["47"] == 0 || ins["2A"] != 2 {
+		t.Errorf("APDUs by instruction %v: want GET RESPONSE rounds, one GENERATE, two PSO", ins)
+	}
+	insMu.Unlock()
 	if st := sim.State(); st.SigCount != 2 || st.PW1Tries != 3 {
 		t.Errorf("card after the guest: %d signatures (want 2: self-signature, manifest), %d user PIN tries (want 3)", st.SigCount, st.PW1Tries)
 	}
@@ -263,7 +280,11 @@ func fileFromLog(t *testing.T, log, name string) string {
 	if i < 0 || j < i {
 		t.Fatalf("guest did not print %s", name)
 	}
-	return log[i+len(begin):j] + "\n"
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(log[i+len(begin) : j]))
+	if err != nil {
+		t.Fatalf("%s as printed by the guest: %v", name, err)
+	}
+	return string(b)
 }
 
 func tail(s string, n int) string {

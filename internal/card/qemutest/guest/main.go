@@ -3,14 +3,15 @@
 // Command guest is /init of the card QEMU test: it loads the USB host
 // controller modules, waits for QEMU's usb-ccid reader, then runs the glint
 // commands listed in /script (one per line, arguments separated by spaces;
-// "> FILE" at the end sends stdout to FILE; "cat FILE" prints a file
-// between markers) and powers off. Every line of its own is prefixed
+// "> FILE" at the end sends stdout to FILE; "cat FILE" prints a file,
+// base64-encoded, between markers) and powers off. Every line of its own is prefixed
 // "CARDTEST-" so the host test can follow it on the serial console.
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -84,7 +85,8 @@ func run() error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("CARDTEST-FILE-BEGIN %s\n%s\nCARDTEST-FILE-END %s\n", name, b, name)
+			// base64: the serial console must not touch the bytes.
+			fmt.Printf("CARDTEST-FILE-BEGIN %s\n%s\nCARDTEST-FILE-END %s\n", name, base64.StdEncoding.EncodeToString(b), name)
 			continue
 		}
 		args := strings.Fields(line)
