@@ -60,14 +60,14 @@ func TestCardVerbs(t *testing.T) {
 	os.WriteFile(filepath.Join(boot, "vmlinuz-6.1"), []byte("kernel"), 0o644)
 	os.WriteFile(filepath.Join(boot, "initrd.img-6.1"), []byte("initrd"), 0o644)
 	spec := swtpmtest.Start(t, tpm.Version20)
-	out, code = glintRun("--tpm", spec, "sign", "--card", "--passphrase-file", wrong, boot)
+	out, code = glintRun("--tpm", spec, "sign", "--yes", "--card", "--passphrase-file", wrong, boot)
 	if code == 0 || !strings.Contains(out, "wrong") {
 		t.Fatalf("sign with a wrong PIN file (%d):\n%s", code, out)
 	}
 	if got := sim.State().PW1Tries; got != 2 {
 		t.Fatalf("a wrong PIN file cost %d tries, want 1", 3-got)
 	}
-	out, code = glintRun("--tpm", spec, "sign", "--card", "--passphrase-file", pin, boot)
+	out, code = glintRun("--tpm", spec, "sign", "--yes", "--card", "--passphrase-file", pin, boot)
 	if code != 0 {
 		t.Fatalf("sign --card (%d):\n%s", code, out)
 	}

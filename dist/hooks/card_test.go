@@ -52,7 +52,7 @@ func TestHookOffersCardSigning(t *testing.T) {
 	spec := swtpmtest.Start(t, tpm.Version20)
 	pin := filepath.Join(t.TempDir(), "pin")
 	os.WriteFile(pin, []byte("123456\n"), 0o600)
-	run(t, append(env, "GLINT_TPM="+spec), glint(t), "sign", "--card", "--passphrase-file", pin, dir)
+	run(t, append(env, "GLINT_TPM="+spec), glint(t), "sign", "--yes", "--card", "--passphrase-file", pin, dir)
 	o := &owner{pubFile: ownerKey}
 	if err := verify(t, o, dir, spec); err != nil {
 		t.Fatal(err)
