@@ -164,7 +164,11 @@ func runAttestEnroll(e *env, args []string) error {
 		return err
 	}
 	defer dev.Close()
-	c := &client.Client{Endpoint: client.Endpoint{URL: strings.TrimRight(*server, "/"), Pin: *pin, Roots: roots}, TPM: dev}
+	at, err := client.AsTPM(dev)
+	if err != nil {
+		return err
+	}
+	c := &client.Client{Endpoint: client.Endpoint{URL: strings.TrimRight(*server, "/"), Pin: *pin, Roots: roots}, TPM: at}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	st, enrolled, err := c.Enroll(ctx, id)
@@ -217,7 +221,11 @@ func runAttestReport(e *env, args []string) error {
 		return err
 	}
 	defer dev.Close()
-	c := &client.Client{Endpoint: client.Endpoint{URL: st.Server, Pin: st.Pin, Roots: roots}, TPM: dev}
+	at, err := client.AsTPM(dev)
+	if err != nil {
+		return err
+	}
+	c := &client.Client{Endpoint: client.Endpoint{URL: st.Server, Pin: st.Pin, Roots: roots}, TPM: at}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := c.Report(ctx, st, wire.PurposeReport, ev)

@@ -64,11 +64,18 @@ func runAttestServe(e *env, args []string) error {
 	ekRoots := fs.String("ek-roots", "", "approve TPMs whose EK certificate chains to a CA in this PEM file (TPM manufacturers' roots and intermediates)")
 	preregistered := fs.Bool("approve-preregistered", false, "approve TPMs whose EK fingerprint was pre-registered")
 	staleAfter := fs.Duration("stale-after", 15*time.Minute, "flag an approved device whose last report is older")
+	clientRate := fs.Int("client-rate", 200, "requests per second one client address may send (a site's NAT gateway counts as one client)")
+	deviceInterval := fs.Duration("device-interval", 10*time.Second, "after a burst of 6, a device may report once per this interval")
 	unlockKey := fs.String("unlock-key", "", "enable network-bound disk unlock; the key (32 bytes) that encrypts the disk-key halves at rest is kept in this file (made on first start)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := server.Config{ApprovePreregistered: *preregistered, StaleAfter: *staleAfter, Log: log.New(e.stderr, "", log.LstdFlags)}
+	if *clientRate < 1 || *deviceInterval <= 0 {
+		return usageErrorf("--client-rate and --device-interval must be positive")
+	}
+	cfg := server.Config{ApprovePreregistered: *preregistered, StaleAfter: *staleAfter, Log: log.New(e.stderr, "", log.LstdFlags),
+		RequestsPerClient: server.Rate{Every: time.Second / time.Duration(*clientRate), Burst: 2 * *clientRate},
+		ReportsPerDevice:  server.Rate{Every: *deviceInterval, Burst: server.DefaultReportsPerDevice.Burst}}
 	if *ekRoots != "" {
 		certs, err := readCerts(*ekRoots)
 		if err != nil {

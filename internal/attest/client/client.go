@@ -29,7 +29,25 @@ import (
 // Client talks to one attestation server with one TPM.
 type Client struct {
 	Endpoint Endpoint
-	TPM      tpm.TPM // must also be a tpm.Endorser (every TPM package tpm opens is)
+	TPM      TPM
+}
+
+// TPM is what the client needs of a TPM: every TPM package tpm opens has
+// it (use AsTPM); the load generator's virtual devices have it too.
+type TPM interface {
+	Version() tpm.Version
+	Banks() ([]tpm.Alg, error)
+	Quote(ak *tpm.AK, bank tpm.Alg, pcrs []int, nonce []byte) (*tpm.Quote, error)
+	tpm.Endorser
+}
+
+// AsTPM returns dev's attestation verbs.
+func AsTPM(dev tpm.TPM) (TPM, error) {
+	t, ok := dev.(TPM)
+	if !ok {
+		return nil, fmt.Errorf("%s cannot attest (no endorsement key support)", dev.Version())
+	}
+	return t, nil
 }
 
 // Identity is how the machine describes itself; the server treats it as a
@@ -40,23 +58,12 @@ type Identity struct {
 	Firmware string // the firmware image's label
 }
 
-func (c *Client) endorser() (tpm.Endorser, error) {
-	e, ok := c.TPM.(tpm.Endorser)
-	if !ok {
-		return nil, fmt.Errorf("%s cannot attest (no endorsement key support)", c.TPM.Version())
-	}
-	return e, nil
-}
-
 // Enroll proves to the server that a new attestation key lives in this
 // TPM: it sends the EK (with its certificate) and the AK, activates the
 // credential the server returns, and sends the secret back. The AK is
 // labelled with the server URL, so each server sees a different key.
 func (c *Client) Enroll(ctx context.Context, id Identity) (*State, *wire.Enrolled, error) {
-	e, err := c.endorser()
-	if err != nil {
-		return nil, nil, err
-	}
+	e := c.TPM
 	ek, err := e.EK()
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the endorsement key: %w", err)
@@ -67,7 +74,7 @@ func (c *Client) Enroll(ctx context.Context, id Identity) (*State, *wire.Enrolle
 	}
 	ident := wire.Identity{TPMVersion: uint8(c.TPM.Version()), EKPublic: ek.Public, EKCertificate: ek.Certificate, AKPublic: ak.Public,
 		Hostname: clean(id.Hostname), Model: clean(id.Model), Firmware: clean(id.Firmware)}
-	raw, err := c.Endpoint.post(ctx, "/v1/enroll", (&wire.EnrollRequest{Identity: ident}).Marshal())
+	raw, err := c.Endpoint.Exchange(ctx, "/v1/enroll", (&wire.EnrollRequest{Identity: ident}).Marshal())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -80,7 +87,7 @@ func (c *Client) Enroll(ctx context.Context, id Identity) (*State, *wire.Enrolle
 		return nil, nil, fmt.Errorf("activate the server's credential: %w", err)
 	}
 	defer wipe(secret)
-	raw, err = c.Endpoint.post(ctx, "/v1/activate", (&wire.ActivateRequest{Identity: ident, Token: ch.Token, Secret: secret}).Marshal())
+	raw, err = c.Endpoint.Exchange(ctx, "/v1/activate", (&wire.ActivateRequest{Identity: ident, Token: ch.Token, Secret: secret}).Marshal())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,7 +116,7 @@ type Evidence struct {
 
 // quoteBank picks the bank to quote: SHA-256 where the TPM has it, else
 // SHA-1 (TPM 1.2, and TPM 2.0 parts shipped with only a SHA-1 bank).
-func quoteBank(t tpm.TPM) (tpm.Alg, error) {
+func quoteBank(t TPM) (tpm.Alg, error) {
 	banks, err := t.Banks()
 	if err != nil {
 		return 0, err
@@ -131,7 +138,7 @@ func (c *Client) Report(ctx context.Context, st *State, purpose wire.Purpose, ev
 	if err != nil {
 		return nil, err
 	}
-	raw, err := c.Endpoint.post(ctx, "/v1/challenge", (&wire.ChallengeRequest{DeviceID: st.DeviceID, Purpose: purpose}).Marshal())
+	raw, err := c.Endpoint.Exchange(ctx, "/v1/challenge", (&wire.ChallengeRequest{DeviceID: st.DeviceID, Purpose: purpose}).Marshal())
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +160,7 @@ func (c *Client) Report(ctx context.Context, st *State, purpose wire.Purpose, ev
 		req.PCRs = append(req.PCRs, wire.PCRValue{Index: uint8(p), Value: v})
 	}
 	wire.SortPCRs(req.PCRs)
-	raw, err = c.Endpoint.post(ctx, "/v1/report", req.Marshal())
+	raw, err = c.Endpoint.Exchange(ctx, "/v1/report", req.Marshal())
 	if err != nil {
 		return nil, err
 	}
@@ -179,10 +186,7 @@ func (c *Client) ServerHalf(ctx context.Context, st *State, setup bool, ev Evide
 	if res.Credential == nil {
 		return nil, res, fmt.Errorf("%w: %s", ErrNoRelease, res.Summary)
 	}
-	e, err := c.endorser()
-	if err != nil {
-		return nil, res, err
-	}
+	e := c.TPM
 	ak, err := tpm.ParseAK(st.AK)
 	if err != nil {
 		return nil, res, err

@@ -110,9 +110,9 @@ func (e *ServerError) Error() string {
 	return fmt.Sprintf("the attestation server refused (HTTP %d): %s", e.Status, e.Message)
 }
 
-// post sends one message to path and returns the answer's body when the
+// Exchange sends one message to path and returns the answer's body when the
 // status is 200; a refusal becomes *ServerError.
-func (e *Endpoint) post(ctx context.Context, path string, msg []byte) ([]byte, error) {
+func (e *Endpoint) Exchange(ctx context.Context, path string, msg []byte) ([]byte, error) {
 	u, err := url.Parse(e.URL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("server URL %q: want https://HOST[:PORT]", e.URL)

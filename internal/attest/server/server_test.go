@@ -63,7 +63,11 @@ func (r *rig) endpoint() client.Endpoint {
 }
 
 func (r *rig) client(m *attesttest.Machine) *client.Client {
-	return &client.Client{Endpoint: r.endpoint(), TPM: m.TPM}
+	t, err := client.AsTPM(m.TPM)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return &client.Client{Endpoint: r.endpoint(), TPM: t}
 }
 
 // counts is what must not change when a request is refused.
