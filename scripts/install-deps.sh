@@ -25,8 +25,9 @@ pkgs=(
   dracut-core
   # ISO images for the signed USB/ISO boot tests (internal/iso9660, internal/isoboot)
   xorriso
-  # the attestation server's test suite runs on SQLite (built in) and on a private PostgreSQL cluster
-  postgresql
+  # the attestation server's test suite runs on SQLite (built in) and on a private PostgreSQL cluster;
+  # its dashboard is tested in headless Chromium through chromedriver
+  postgresql chromium chromium-driver
   # benchmarks (bench/*.sh compare glint with reference tools side by side)
   hyperfine
   # images for the README

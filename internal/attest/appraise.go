@@ -116,9 +116,6 @@ type Appraisal struct {
 	EventCount  int
 	Unexplained []int
 	LogError    string
-	// Events is the log's records in the quoted bank, for learning a golden
-	// set from this report.
-	Events []eventlog.EventRecord
 }
 
 // Appraise compares verified PCR values with the approved golden sets of
@@ -134,14 +131,13 @@ func Appraise(bank tpm.Alg, pcrs map[int][]byte, rawLog []byte, goldens []Golden
 	var log *eventlog.Log
 	if len(rawLog) == 0 {
 		a.LogError = "no event log was sent"
-	} else if l, err := eventlog.Parse(rawLog); err != nil {
+	} else if l, err := eventlog.ParseForReplay(rawLog); err != nil {
 		a.LogError = err.Error()
 	} else if len(l.Events) > MaxReportEvents {
 		a.LogError = fmt.Sprintf("the log has %d events, more than the %d this server reads", len(l.Events), MaxReportEvents)
 	} else {
 		log = l
 		a.EventCount = len(l.Events)
-		a.Events = l.Records(bank)
 		var rerr *eventlog.ReplayError
 		if err := l.Verify(bank, pcrs); errors.As(err, &rerr) {
 			for _, m := range rerr.Mismatches {
@@ -203,6 +199,9 @@ func Appraise(bank tpm.Alg, pcrs map[int][]byte, rawLog []byte, goldens []Golden
 		differing[p] = !bad
 	}
 	if log != nil && g.Events != nil {
+		// Events are matched by description: name them now that they are
+		// needed (ParseForReplay left them bare).
+		log.Describe()
 		if old, err := eventlog.FromRecords(g.Events); err == nil {
 			for _, c := range eventlog.Diff(old, log) {
 				if explained, ok := differing[c.PCR]; !ok || !explained {

@@ -3,7 +3,9 @@ package eventlog
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -38,7 +40,7 @@ func describe(e *Event) string {
 	case EvEFIPlatformFirmwareBlob:
 		// UEFI_PLATFORM_FIRMWARE_BLOB (PFP 1.05, 10.2.4): base u64, length u64.
 		if len(d) == 16 {
-			return fmt.Sprintf("firmware blob at 0x%x, %d bytes", binary.LittleEndian.Uint64(d), binary.LittleEndian.Uint64(d[8:]))
+			return "firmware blob at 0x" + strconv.FormatUint(binary.LittleEndian.Uint64(d), 16) + ", " + strconv.FormatUint(binary.LittleEndian.Uint64(d[8:]), 10) + " bytes"
 		}
 		return summarise(d)
 	case EvEFIPlatformFirmwareBlob2:
@@ -47,7 +49,7 @@ func describe(e *Event) string {
 		// PFP 1.05, 10.4.1 EV_POST_CODE: either a string or a
 		// UEFI_PLATFORM_FIRMWARE_BLOB.
 		if len(d) == 16 && !printable(d) {
-			return fmt.Sprintf("POST code blob at 0x%x, %d bytes", binary.LittleEndian.Uint64(d), binary.LittleEndian.Uint64(d[8:]))
+			return "POST code blob at 0x" + strconv.FormatUint(binary.LittleEndian.Uint64(d), 16) + ", " + strconv.FormatUint(binary.LittleEndian.Uint64(d[8:]), 10) + " bytes"
 		}
 		return summarise(d)
 	case EvSCRTMVersion:
@@ -107,13 +109,13 @@ func describeVariable(t EventType, d []byte) string {
 	if nameLen > uint64(len(rest))/2 {
 		return "variable " + summarise(d)
 	}
-	name := string(utf16.Decode(u16s(rest[:nameLen*2])))
+	name := decodeUTF16(rest[:nameLen*2])
 	rest = rest[nameLen*2:]
 	if dataLen > uint64(len(rest)) {
 		return fmt.Sprintf("%s (%s): data truncated", name, guidName(guid))
 	}
 	val := rest[:dataLen]
-	s := fmt.Sprintf("%s (%s)", name, guidName(guid))
+	s := name + " (" + guidName(guid) + ")"
 	switch {
 	case name == "SecureBoot" || name == "SetupMode" || name == "AuditMode" || name == "DeployedMode":
 		if len(val) == 1 {
@@ -133,7 +135,7 @@ func describeVariable(t EventType, d []byte) string {
 			return fmt.Sprintf("%s = %q %s", s, desc, path)
 		}
 	}
-	return fmt.Sprintf("%s, %d bytes", s, len(val))
+	return s + ", " + strconv.Itoa(len(val)) + " bytes"
 }
 
 // loadOption decodes EFI_LOAD_OPTION (UEFI 2.9, 3.1.3): Attributes u32,
@@ -154,7 +156,7 @@ func loadOption(v []byte) (string, string, bool) {
 	if end < 0 {
 		return "", "", false
 	}
-	desc := string(utf16.Decode(u16s(rest[:end])))
+	desc := decodeUTF16(rest[:end])
 	rest = rest[end+2:]
 	if fpl > len(rest) {
 		return desc, "", true
@@ -174,7 +176,7 @@ func describeImageLoad(d []byte) string {
 	if n > uint64(len(d)-32) {
 		return fmt.Sprintf("image of %d bytes (device path truncated)", size)
 	}
-	return fmt.Sprintf("image %s, %d bytes", devicePath(d[32:32+n]), size)
+	return "image " + devicePath(d[32:32+n]) + ", " + strconv.FormatUint(size, 10) + " bytes"
 }
 
 // describeBlob2 decodes UEFI_PLATFORM_FIRMWARE_BLOB2 (PFP 1.05, 10.2.4):
@@ -209,11 +211,16 @@ func describeHandoff(d []byte, v2 bool) string {
 	if n > uint64(len(d))/24 {
 		return prefix + fmt.Sprintf("%d tables (truncated)", n)
 	}
-	var names []string
+	var b strings.Builder
+	b.WriteString(prefix)
+	b.WriteString("tables ")
 	for i := uint64(0); i < n; i++ {
-		names = append(names, guidName(formatGUID(d[i*24:i*24+16])))
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(guidName(formatGUID(d[i*24 : i*24+16])))
 	}
-	return prefix + "tables " + strings.Join(names, ", ")
+	return b.String()
 }
 
 // describeGPT summarises UEFI_GPT_DATA (PFP 1.05, 10.2.6): the GPT header
@@ -240,16 +247,7 @@ func describeTagged(d []byte) string {
 	if uint64(n) <= uint64(len(data)) {
 		data = data[:n]
 	}
-	name := map[uint32]string{
-		// PC Client Implementation 1.21, 11.3.2.2.1 Table 13 (event IDs)
-		0x1: "SMBIOS", 0x2: "BIS certificate", 0x3: "POST BIOS ROM strings", 0x4: "ESCD",
-		0x5: "CMOS", 0x6: "NVRAM", 0x7: "option ROM execute", 0x8: "option ROM configuration",
-		0xA: "option ROM microcode", 0xB: "S-CRTM version", 0xC: "S-CRTM contents",
-		0xD: "POST contents", 0xE: "table of devices",
-		// Linux EFI stub (drivers/firmware/efi/libstub): measured before
-		// ExitBootServices into PCR 9.
-		0x8F3B22EC: "Linux initrd", 0x8F3B22ED: "Linux LoadOptions",
-	}[id]
+	name := taggedEventNames[id]
 	if name == "" {
 		name = fmt.Sprintf("tag 0x%x", id)
 	}
@@ -261,6 +259,18 @@ func describeTagged(d []byte) string {
 		return fmt.Sprintf("%s (PCI %02x:%02x.%x)", name, data[3], data[2]>>3, data[2]&7)
 	}
 	return fmt.Sprintf("%s, %d bytes", name, len(data))
+}
+
+// taggedEventNames are the taggedEventIDs of PC Client Implementation for
+// Conventional BIOS 1.21, 11.3.2.2.1 Table 13, and the Linux EFI stub's
+// (drivers/firmware/efi/libstub), which measures these into PCR 9 before
+// ExitBootServices.
+var taggedEventNames = map[uint32]string{
+	0x1: "SMBIOS", 0x2: "BIS certificate", 0x3: "POST BIOS ROM strings", 0x4: "ESCD",
+	0x5: "CMOS", 0x6: "NVRAM", 0x7: "option ROM execute", 0x8: "option ROM configuration",
+	0xA: "option ROM microcode", 0xB: "S-CRTM version", 0xC: "S-CRTM contents",
+	0xD: "POST contents", 0xE: "table of devices",
+	0x8F3B22EC: "Linux initrd", 0x8F3B22ED: "Linux LoadOptions",
 }
 
 // devicePath renders an EFI device path (UEFI 2.9, 10.3) in the usual text
@@ -323,24 +333,59 @@ func devicePath(d []byte) string {
 // formatGUID prints an EFI_GUID: the first three fields are little-endian
 // (UEFI 2.9, Appendix A).
 func formatGUID(b []byte) string {
-	return fmt.Sprintf("%08x-%04x-%04x-%x-%x", binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint16(b[4:]),
-		binary.LittleEndian.Uint16(b[6:]), b[8:10], b[10:16])
+	var out [36]byte
+	// The first three fields little-endian, the last two as bytes.
+	order := [16]int{3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15}
+	o := 0
+	for i, j := range order {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[o] = '-'
+			o++
+		}
+		hex.Encode(out[o:o+2], b[j:j+1])
+		o += 2
+	}
+	return string(out[:])
 }
 
 // guidName names the GUIDs measured logs use; unknown ones print as is.
 func guidName(g string) string {
-	if n, ok := map[string]string{
-		"8be4df61-93ca-11d2-aa0d-00e098032b8c": "EFI global variable",
-		"d719b2cb-3d3a-4596-a3bc-dad00e67656f": "image security database",
-		"605dab50-e046-4300-abb6-3dd810dd8b23": "shim",
-		"eb9d2d31-2d88-11d3-9a16-0090273fc14d": "SMBIOS",
-		"f2fd1544-9794-4a2c-992e-e5bbcf20e394": "SMBIOS3",
-		"8868e871-e4f1-11d3-bc22-0080c73c8881": "ACPI 2.0",
-		"eb9d2d30-2d88-11d3-9a16-0090273fc14d": "ACPI 1.0",
-	}[g]; ok {
+	if n, ok := guidNames[g]; ok {
 		return n
 	}
 	return g
+}
+
+var guidNames = map[string]string{
+	"8be4df61-93ca-11d2-aa0d-00e098032b8c": "EFI global variable",
+	"d719b2cb-3d3a-4596-a3bc-dad00e67656f": "image security database",
+	"605dab50-e046-4300-abb6-3dd810dd8b23": "shim",
+	"eb9d2d31-2d88-11d3-9a16-0090273fc14d": "SMBIOS",
+	"f2fd1544-9794-4a2c-992e-e5bbcf20e394": "SMBIOS3",
+	"8868e871-e4f1-11d3-bc22-0080c73c8881": "ACPI 2.0",
+	"eb9d2d30-2d88-11d3-9a16-0090273fc14d": "ACPI 1.0",
+}
+
+// decodeUTF16 decodes little-endian UTF-16 to a string (unpaired
+// surrogates become U+FFFD, as utf16.Decode does).
+func decodeUTF16(b []byte) string {
+	var out strings.Builder
+	out.Grow(len(b) / 2)
+	for i := 0; i+1 < len(b); i += 2 {
+		r := rune(binary.LittleEndian.Uint16(b[i:]))
+		if utf16.IsSurrogate(r) {
+			if i+3 < len(b) {
+				if dec := utf16.DecodeRune(r, rune(binary.LittleEndian.Uint16(b[i+2:]))); dec != utf8.RuneError {
+					out.WriteRune(dec)
+					i += 2
+					continue
+				}
+			}
+			r = utf8.RuneError
+		}
+		out.WriteRune(r)
+	}
+	return out.String()
 }
 
 func u16s(b []byte) []uint16 {
@@ -396,17 +441,37 @@ func cString(d []byte) string {
 // summarise shows text as text, anything else by size.
 func summarise(d []byte) string {
 	if printable(d) {
-		s := cString(d)
-		if len(s) > 200 {
-			s = s[:200] + "..."
+		// printable leaves ASCII text with NULs only at the end, which
+		// cString cuts (so its UTF-8 repair has nothing to do).
+		if i := bytes.IndexByte(d, 0); i >= 0 {
+			d = d[:i]
 		}
-		return fmt.Sprintf("%q", s)
+		more := ""
+		if len(d) > 200 {
+			d, more = d[:200], "..."
+		}
+		return quoteASCII(d, more)
 	}
 	if len(d) == 0 {
 		return "(no data)"
 	}
 	if len(d) <= 8 {
-		return fmt.Sprintf("%x", d)
+		return hex.EncodeToString(d)
 	}
-	return fmt.Sprintf("%d bytes", len(d))
+	return strconv.Itoa(len(d)) + " bytes"
+}
+
+// quoteASCII is strconv.Quote(string(d) + more) for printable ASCII d, in
+// one allocation when nothing needs escaping (the common case).
+func quoteASCII(d []byte, more string) string {
+	for _, c := range d {
+		if c == '"' || c == '\\' || c < 0x20 || c > 0x7e {
+			return strconv.Quote(string(d) + more)
+		}
+	}
+	b := make([]byte, 0, len(d)+len(more)+2)
+	b = append(b, '"')
+	b = append(b, d...)
+	b = append(b, more...)
+	return string(append(b, '"'))
 }

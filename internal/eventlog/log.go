@@ -57,9 +57,9 @@ type Event struct {
 	PCR     int
 	Type    EventType
 	Digests map[tpm.Alg][]byte
-	// Data is the event data as logged (a copy: the parsers never alias
-	// their input). It is untrusted: only the digests are
-	// what the TPM saw.
+	// Data is the event data as logged. The parsers never alias their
+	// input: Data and the digests slice the parser's own copy of the log.
+	// It is untrusted: only the digests are what the TPM saw.
 	Data []byte
 	// Description is Data decoded to text (or coreboot's name).
 	Description string

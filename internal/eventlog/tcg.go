@@ -59,16 +59,22 @@ type SpecID struct {
 // an ACPI TCPA/TPM2 log area. The format is detected from the first event: a
 // Spec ID Event03 means crypto-agile (TPM 2.0), anything else the SHA-1
 // format (TPM 1.2). Zero padding after the last event is accepted.
-func ParseTCG(rawLog []byte) (*Log, error) {
+func ParseTCG(rawLog []byte) (*Log, error) { return parseTCG(rawLog, true) }
+
+func parseTCG(rawLog []byte, describeEvents bool) (*Log, error) {
 	if len(rawLog) > MaxLogSize {
 		return nil, errorf(0, "log", ErrTooLarge, "%d bytes, limit %d", len(rawLog), MaxLogSize)
 	}
 	if len(rawLog) == 0 {
 		return nil, errorf(0, "log", ErrTruncated, "the log is empty")
 	}
-	r := &reader{b: rawLog}
-	first, err := readSHA1Event(r, 0)
-	if err != nil {
+	// One copy of the input, which every event's Data and digests then
+	// slice (capacity-limited, so an append to one never reaches the
+	// next): the parser never aliases the caller's bytes, and costs one
+	// allocation instead of three per event.
+	r := &reader{b: bytes.Clone(rawLog)}
+	var first Event
+	if err := readSHA1Event(r, 0, &first); err != nil {
 		return nil, err
 	}
 	if first.Type == EvNoAction && first.PCR == 0 && bytes.HasPrefix(first.Data, specIDEvent03) {
@@ -76,62 +82,87 @@ func ParseTCG(rawLog []byte) (*Log, error) {
 		if err != nil {
 			return nil, err
 		}
-		first.Description = describeSpecID(spec)
-		log := &Log{Format: FormatCryptoAgile, Algs: spec.Algs, Events: []Event{*first}}
-		return log, readAgileEvents(r, spec, log)
+		if describeEvents {
+			first.Description = describeSpecID(spec)
+		}
+		log := &Log{Format: FormatCryptoAgile, Algs: spec.Algs, Events: make([]Event, 1, estimateEvents(r, spec))}
+		log.Events[0] = first
+		return log, readAgileEvents(r, spec, log, describeEvents)
 	}
-	first.Description = describe(first)
-	log := &Log{Format: FormatSHA1, Algs: []tpm.Alg{tpm.SHA1}, Events: []Event{*first}}
+	if describeEvents {
+		first.Description = describe(&first)
+	}
+	log := &Log{Format: FormatSHA1, Algs: []tpm.Alg{tpm.SHA1}, Events: make([]Event, 1, estimateEvents(r, nil))}
+	log.Events[0] = first
 	for r.remaining() > 0 && !r.restIsZero() {
 		if len(log.Events) >= MaxEvents {
 			return nil, errorf(r.pos(), "log", ErrTooLarge, "more than %d events", MaxEvents)
 		}
-		ev, err := readSHA1Event(r, len(log.Events))
-		if err != nil {
+		log.Events = append(log.Events, Event{})
+		ev := &log.Events[len(log.Events)-1]
+		if err := readSHA1Event(r, len(log.Events)-1, ev); err != nil {
 			return nil, err
 		}
-		ev.Description = describe(ev)
-		log.Events = append(log.Events, *ev)
+		if describeEvents {
+			ev.Description = describe(ev)
+		}
 	}
 	return log, nil
 }
 
+// estimateEvents guesses how many events the rest of a log holds, so the
+// events are allocated once: the bytes left over a typical event's size
+// (its header and digests, and 32 bytes of data). The guess allocates before
+// anything past the first event is checked, so it stops at 8,192 (four
+// times the largest real logs); a longer log grows as it parses.
+func estimateEvents(r *reader, spec *SpecID) int {
+	per := 4 + 4 + 20 + 4 + 32
+	if spec != nil {
+		per = 4 + 4 + 4 + 4 + 32
+		for _, a := range spec.Algs {
+			per += 2 + spec.Sizes[a]
+		}
+	}
+	return min(4+r.remaining()/per*5/4, 8192)
+}
+
 // readSHA1Event reads one TCG_PCR_EVENT (PFP 1.05, 10.2.1, Table 4):
 // pcrIndex u32, eventType u32, digest [20], eventDataSize u32, event.
-func readSHA1Event(r *reader, index int) (*Event, error) {
+func readSHA1Event(r *reader, index int, ev *Event) error {
 	start := r.pos()
 	pcr, err := r.u32("TCG_PCR_EVENT.pcrIndex")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	typ, err := r.u32("TCG_PCR_EVENT.eventType")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	digest, err := r.bytes(20, "TCG_PCR_EVENT.digest")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	size, err := r.u32("TCG_PCR_EVENT.eventDataSize")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	data, err := r.sized(uint64(size), MaxEventDataSize, "TCG_PCR_EVENT.event")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pcrIndex, err := eventPCR(pcr, typ, start, "TCG_PCR_EVENT.pcrIndex")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &Event{
+	*ev = Event{
 		Index:   index,
 		PCR:     pcrIndex,
 		Type:    EventType(typ),
-		Digests: map[tpm.Alg][]byte{tpm.SHA1: bytes.Clone(digest)},
-		Data:    bytes.Clone(data),
+		Digests: map[tpm.Alg][]byte{tpm.SHA1: digest},
+		Data:    data,
 		Offset:  start,
-	}, nil
+	}
+	return nil
 }
 
 // parseSpecID decodes TCG_EfiSpecIdEvent (PFP 1.05, 10.4.5.1, Table 20) and
@@ -192,17 +223,19 @@ func parseSpecID(data []byte, base int64) (*SpecID, error) {
 	return s, nil
 }
 
-func readAgileEvents(r *reader, spec *SpecID, log *Log) error {
+func readAgileEvents(r *reader, spec *SpecID, log *Log, describeEvents bool) error {
 	for r.remaining() > 0 && !r.restIsZero() {
 		if len(log.Events) >= MaxEvents {
 			return errorf(r.pos(), "log", ErrTooLarge, "more than %d events", MaxEvents)
 		}
-		ev, err := readAgileEvent(r, spec, len(log.Events))
-		if err != nil {
+		log.Events = append(log.Events, Event{})
+		ev := &log.Events[len(log.Events)-1]
+		if err := readAgileEvent(r, spec, len(log.Events)-1, ev); err != nil {
 			return err
 		}
-		ev.Description = describe(ev)
-		log.Events = append(log.Events, *ev)
+		if describeEvents {
+			ev.Description = describe(ev)
+		}
 	}
 	return nil
 }
@@ -211,57 +244,58 @@ func readAgileEvents(r *reader, spec *SpecID, log *Log) error {
 // pcrIndex u32, eventType u32, TPML_DIGEST_VALUES {count u32, {hashAlg u16,
 // digest}...}, eventSize u32, event. Digest sizes come from the Spec ID
 // event (10.2.2: "the size of each digest is given in the Spec ID event").
-func readAgileEvent(r *reader, spec *SpecID, index int) (*Event, error) {
+func readAgileEvent(r *reader, spec *SpecID, index int, ev *Event) error {
 	start := r.pos()
 	pcr, err := r.u32("TCG_PCR_EVENT2.pcrIndex")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	typ, err := r.u32("TCG_PCR_EVENT2.eventType")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	count, err := r.u32("TCG_PCR_EVENT2.digests.count")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if count > MaxDigestCount || count > uint32(len(spec.Algs)) {
-		return nil, errorf(r.pos()-4, "TCG_PCR_EVENT2.digests.count", ErrTooLarge, "%d digests, the Spec ID event declares %d banks", count, len(spec.Algs))
+		return errorf(r.pos()-4, "TCG_PCR_EVENT2.digests.count", ErrTooLarge, "%d digests, the Spec ID event declares %d banks", count, len(spec.Algs))
 	}
 	digests := make(map[tpm.Alg][]byte, count)
 	for i := uint32(0); i < count; i++ {
 		off := r.pos()
 		id, err := r.u16("TCG_PCR_EVENT2.digests.hashAlg")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		alg := tpm.Alg(id)
 		size, ok := spec.Sizes[alg]
 		if !ok {
-			return nil, errorf(off, "TCG_PCR_EVENT2.digests.hashAlg", ErrFormat, "algorithm 0x%04x is not in the Spec ID event, so its digest size is unknown", id)
+			return errorf(off, "TCG_PCR_EVENT2.digests.hashAlg", ErrFormat, "algorithm 0x%04x is not in the Spec ID event, so its digest size is unknown", id)
 		}
 		if _, dup := digests[alg]; dup {
-			return nil, errorf(off, "TCG_PCR_EVENT2.digests.hashAlg", ErrFormat, "%s digest given twice", alg)
+			return errorf(off, "TCG_PCR_EVENT2.digests.hashAlg", ErrFormat, "%s digest given twice", alg)
 		}
 		d, err := r.bytes(size, "TCG_PCR_EVENT2.digests.digest")
 		if err != nil {
-			return nil, err
+			return err
 		}
-		digests[alg] = bytes.Clone(d)
+		digests[alg] = d
 	}
 	size, err := r.u32("TCG_PCR_EVENT2.eventSize")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	data, err := r.sized(uint64(size), MaxEventDataSize, "TCG_PCR_EVENT2.event")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pcrIndex, err := eventPCR(pcr, typ, start, "TCG_PCR_EVENT2.pcrIndex")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &Event{Index: index, PCR: pcrIndex, Type: EventType(typ), Digests: digests, Data: bytes.Clone(data), Offset: start}, nil
+	*ev = Event{Index: index, PCR: pcrIndex, Type: EventType(typ), Digests: digests, Data: data, Offset: start}
+	return nil
 }
 
 func describeSpecID(s *SpecID) string {
@@ -270,4 +304,38 @@ func describeSpecID(s *SpecID) string {
 		names = append(names, a.String())
 	}
 	return fmt.Sprintf("Spec ID Event03: PC Client PFP %d.%d errata %d, banks %v", s.VersionMajor, s.VersionMinor, s.Errata, names)
+}
+
+// ParseForReplay parses a log like Parse but leaves every Description
+// empty: decoding event data into text for people is most of a parse's
+// work, and a verifier that replays and compares digests (the attestation
+// server, for every report) needs it only when something differs. Describe
+// fills the descriptions then.
+func ParseForReplay(rawLog []byte) (*Log, error) {
+	l, err := parseTCG(rawLog, false)
+	if err == nil {
+		return l, nil
+	}
+	if t, terr := ParseTCPA(rawLog); terr == nil && len(t.Events) > 0 {
+		return t, nil
+	}
+	return nil, err
+}
+
+// Describe fills the Description of every event that has none, as the
+// parsers do (for a log from ParseForReplay).
+func (l *Log) Describe() {
+	for i := range l.Events {
+		e := &l.Events[i]
+		if e.Description != "" {
+			continue
+		}
+		if i == 0 && l.Format == FormatCryptoAgile && bytes.HasPrefix(e.Data, specIDEvent03) {
+			if spec, err := parseSpecID(e.Data, e.Offset+32); err == nil {
+				e.Description = describeSpecID(spec)
+				continue
+			}
+		}
+		e.Description = describe(e)
+	}
 }

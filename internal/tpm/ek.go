@@ -94,8 +94,11 @@ type Endorser interface {
 	// CreateLabeledAK returns an attestation key bound to label: on TPM 2.0
 	// each label gives a different key, the same one every time (so a
 	// device can use one AK per attestation server and servers cannot link
-	// it by its key); on TPM 1.2 every call makes a new AIK (keep its
-	// MarshalBinary) and the label is ignored. A nil label is CreateAK's key.
+	// it by its key), derived from the endorsement seed: the OS needs no
+	// owner authorisation for it, and a TPM clear keeps it, as it keeps the
+	// EK. On TPM 1.2 every call makes a new AIK (keep its MarshalBinary),
+	// the label is ignored, and the TPM requires the owner's authorisation
+	// (TPM_MakeIdentity, Main Part 3, 15.1). A nil label is CreateAK's key.
 	CreateLabeledAK(label []byte) (*AK, error)
 	// ActivateCredential returns the secret in c if it was made for this
 	// TPM's EK and for ak, which must live in this TPM. The returned slice

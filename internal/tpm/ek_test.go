@@ -223,3 +223,41 @@ func otherCA(t *testing.T) *x509.Certificate {
 	}
 	return c
 }
+
+// On a TPM glint has taken for its owner (owner and lockout authorisations
+// set), the OS, which does not know them, can still enrol: the EK and the
+// labelled AKs are the endorsement hierarchy's.
+func TestAttestWithoutOwnerAuth(t *testing.T) {
+	spec := swtpmtest.Start(t, tpm.Version20)
+	owner := open(t, spec)
+	auth := tpm.HierarchyAuth{Owner: bytes.Repeat([]byte{1}, 32), Lockout: bytes.Repeat([]byte{2}, 32)}
+	if err := owner.SetHierarchyAuth(auth); err != nil {
+		t.Fatal(err)
+	}
+	os := open(t, spec) // a new handle: no UseAuth
+	if _, err := os.CreateAK(); err == nil {
+		t.Fatal("the owner-hierarchy AK was created without the owner authorisation")
+	}
+	e := endorser(t, os)
+	ek, err := e.EK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ak, err := e.CreateLabeledAK([]byte("https://attest.example"))
+	if err != nil {
+		t.Fatalf("labelled AK without owner auth: %v", err)
+	}
+	want := secret(t)
+	cred, _ := tpm.MakeCredential(ek, ak.Public, want, rand.Reader)
+	if got, err := e.ActivateCredential(ak, cred); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("activate: %v", err)
+	}
+	nonce := []byte("nonce")
+	q, err := os.Quote(ak, tpm.SHA256, []int{0, 1, 2, 3, 4, 5, 6, 7}, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tpm.VerifyQuote(ak.Public, q, nonce); err != nil {
+		t.Fatal(err)
+	}
+}

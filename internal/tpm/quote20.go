@@ -50,15 +50,22 @@ var akTemplate = tpm2.TPMTPublic{
 // accepts as qualifyingData (Part 2, 10.4.3).
 const maxNonce = 64
 
-// createAK creates the AK primary for label (nil: the default AK; see
-// labeledAKTemplate); the caller flushes it.
+// createAK creates the AK primary for label; the caller flushes it. The
+// default AK (empty label) is the owner hierarchy's; labelled AKs (one per
+// attestation server, see CreateLabeledAK) are the endorsement
+// hierarchy's, like the EK they are proven with, so the OS can create them
+// without the owner authorisation glint sets.
 func (d *tpm20) createAK(label []byte) (*tpm2.CreatePrimaryResponse, error) {
+	hierarchy, auth, name := tpm2.TPMRHOwner, d.auth.Owner, "owner"
+	if len(label) > 0 {
+		hierarchy, auth, name = tpm2.TPMRHEndorsement, nil, "endorsement"
+	}
 	rsp, err := tpm2.CreatePrimary{
-		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(d.auth.Owner)},
+		PrimaryHandle: tpm2.AuthHandle{Handle: hierarchy, Auth: tpm2.PasswordAuth(auth)},
 		InPublic:      tpm2.New2B(labeledAKTemplate(label)),
 	}.Execute(d.t)
 	if err != nil {
-		return nil, hierarchyAuth("owner", wrap20("TPM2_CreatePrimary(attestation key)", err))
+		return nil, hierarchyAuth(name, wrap20("TPM2_CreatePrimary(attestation key)", err))
 	}
 	return rsp, nil
 }

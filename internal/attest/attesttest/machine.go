@@ -108,16 +108,30 @@ func (m *Machine) Measure(t testing.TB, pcr int, typ eventlog.EventType, data []
 	m.log = AppendEvent(m.log, m.v, pcr, typ, data)
 }
 
+// MeasureNamed extends content into pcr and logs the event with name as its
+// data, as firmware logs a stage by name with the digest of its code.
+func (m *Machine) MeasureNamed(t testing.TB, pcr int, typ eventlog.EventType, name string, content []byte) {
+	t.Helper()
+	if err := m.TPM.Extend(pcr, content); err != nil {
+		t.Fatalf("extend PCR %d: %v", pcr, err)
+	}
+	m.log = appendEvent(m.log, m.v, pcr, typ, []byte(name), content)
+}
+
 // AppendEvent encodes one event whose digests are the hashes of data, in
 // the family's log format.
 func AppendEvent(log []byte, v tpm.Version, pcr int, typ eventlog.EventType, data []byte) []byte {
-	s1 := sha1.Sum(data)
+	return appendEvent(log, v, pcr, typ, data, data)
+}
+
+func appendEvent(log []byte, v tpm.Version, pcr int, typ eventlog.EventType, data, content []byte) []byte {
+	s1 := sha1.Sum(content)
 	log = binary.LittleEndian.AppendUint32(log, uint32(pcr))
 	log = binary.LittleEndian.AppendUint32(log, uint32(typ))
 	if v == tpm.Version12 {
 		log = append(log, s1[:]...)
 	} else {
-		s256 := sha256.Sum256(data)
+		s256 := sha256.Sum256(content)
 		log = binary.LittleEndian.AppendUint32(log, 2)
 		log = binary.LittleEndian.AppendUint16(log, uint16(tpm.SHA1))
 		log = append(log, s1[:]...)
@@ -134,12 +148,12 @@ func AppendEvent(log []byte, v tpm.Version, pcr int, typ eventlog.EventType, dat
 func (m *Machine) Boot(t testing.TB, image string) {
 	t.Helper()
 	for _, stage := range []string{"bootblock", "fallback/romstage", "fallback/ramstage", "fallback/payload"} {
-		m.Measure(t, 2, eventlog.EvAction, []byte("CBFS: "+stage+" of "+image))
+		m.MeasureNamed(t, 2, eventlog.EvPostCode, "FMAP: COREBOOT CBFS: "+stage, []byte(stage+" as built for "+image))
 	}
 	for pcr := 0; pcr < 8; pcr++ {
 		m.Measure(t, pcr, eventlog.EvSeparator, []byte{0, 0, 0, 0})
 	}
-	m.Measure(t, 7, eventlog.EvAction, []byte("glint owner files of "+image))
+	m.MeasureNamed(t, 7, eventlog.EvPostCode, "glint: owner files", []byte("owner files of "+image))
 }
 
 // Log is the event log so far.

@@ -22,6 +22,8 @@ type Fleet struct {
 	tpms     []*TPM
 	Devices  []*Device
 	States   []*client.State // after Enroll
+	// Hostname names device i (default vdev-NNNNN).
+	Hostname func(i int) string
 }
 
 // Image is the firmware every fleet machine boots.
@@ -118,7 +120,18 @@ func (f *Fleet) client(ep client.Endpoint, i int) *client.Client {
 }
 
 func (f *Fleet) identity(i int) client.Identity {
-	return client.Identity{Hostname: fmt.Sprintf("vdev-%05d", i), Model: Model, Firmware: Image}
+	name := fmt.Sprintf("vdev-%05d", i)
+	if f.Hostname != nil {
+		name = f.Hostname(i)
+	}
+	return client.Identity{Hostname: name, Model: Model, Firmware: Image}
+}
+
+// EnrollOne enrols device i.
+func (f *Fleet) EnrollOne(ctx context.Context, ep client.Endpoint, i int) error {
+	st, _, err := f.client(ep, i).Enroll(ctx, f.identity(i))
+	f.States[i] = st
+	return err
 }
 
 // Enroll enrols every device with the server at ep.
@@ -185,4 +198,20 @@ func (f *Fleet) Prepare(ctx context.Context, rounds int, challenge func(deviceID
 		}
 	}
 	return flat, err
+}
+
+// Reboot power-cycles machine w and boots image on it: its devices keep
+// their keys and report the new measurements.
+func (f *Fleet) Reboot(t testing.TB, w int, image string) {
+	t.Helper()
+	m := attesttest.Reboot(t, f.Machines[w])
+	m.Boot(t, image)
+	tp, err := OpenTPM(m.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tpms[w].mu.Lock()
+	f.tpms[w].t = tp.t
+	f.tpms[w].mu.Unlock()
+	f.Machines[w] = m
 }

@@ -145,7 +145,7 @@ func TestDeviceLife(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if res.Verdict != wire.Changed || !strings.Contains(res.Summary, "PCR 2") || !strings.Contains(res.Summary, "CBFS: fallback/payload of image B (tampered)") {
+				if res.Verdict != wire.Changed || !strings.Contains(res.Summary, "PCR 2") || !strings.Contains(res.Summary, `PCR 2: "FMAP: COREBOOT CBFS: fallback/payload" changed`) {
 					t.Fatalf("tampered firmware: verdict %s\n%s", res.Verdict, res.Summary)
 				}
 				hist, _ := r.store.Reports(ctx, dev.Row, 10)

@@ -30,7 +30,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"short":   func(b []byte) string { return shortHex(hex.EncodeToString(b)) },
 	"hexs":    func(b []byte) string { return hex.EncodeToString(b) },
 	"when":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"bank":    func(b int) string { return tpm.Alg(b).String() },
+	"bank":    bankName,
 	"verdict": verdictClass,
 }).ParseFS(webFiles, "templates/*.html"))
 
@@ -534,6 +534,17 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, "audit", map[string]any{"Entries": entries})
+}
+
+// bankName names a bank given as a tpm.Alg or a stored integer.
+func bankName(b any) string {
+	switch v := b.(type) {
+	case tpm.Alg:
+		return v.String()
+	case int:
+		return tpm.Alg(v).String()
+	}
+	return fmt.Sprint(b)
 }
 
 func ago(t time.Time) string {
