@@ -78,7 +78,9 @@ func (w *webDriver) typeIn(css, text string) {
 	w.call("POST", w.s("/element/"+w.find(css)+"/value"), map[string]string{"text": text})
 }
 
-func (w *webDriver) click(css string) { w.call("POST", w.s("/element/"+w.find(css)+"/click"), map[string]any{}) }
+func (w *webDriver) click(css string) {
+	w.call("POST", w.s("/element/"+w.find(css)+"/click"), map[string]any{})
+}
 
 func (w *webDriver) source() string { return w.call("GET", w.s("/source"), nil)["value"].(string) }
 
