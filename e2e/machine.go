@@ -55,6 +55,8 @@ type Machine struct {
 	BootDir  string // host mirror of the guest's /boot partition
 	ROM      string // this machine's flash image (coreboot: a copy with the owner key in CBFS)
 	Stick    string // the owner's key stick image; "" = unplugged
+	USB      string // a USB stick image on QEMU's xHCI as usb-storage; "" = none
+	Disk2    string // a second virtio disk (a root file system); "" = none
 	Payload  string // OVMF: glint's initramfs with the owner key in /etc/glint (no CBFS there)
 	Owner    *Owner
 
@@ -185,6 +187,13 @@ func (m *Machine) Boot(t *testing.T, scenario string) *Run {
 	}
 	if m.Stick != "" {
 		qargs = append(qargs, "-drive", "file="+m.Stick+",if=virtio,format=raw")
+	}
+	if m.USB != "" {
+		qargs = append(qargs, "-device", "qemu-xhci,id=xhci", "-drive", "if=none,id=usbstick,format=raw,file="+m.USB,
+			"-device", "usb-storage,bus=xhci.0,drive=usbstick")
+	}
+	if m.Disk2 != "" {
+		qargs = append(qargs, "-drive", "file="+m.Disk2+",if=virtio,format=raw")
 	}
 	if m.RTC != "" {
 		qargs = append(qargs, "-rtc", "base="+m.RTC)
