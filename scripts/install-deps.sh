@@ -19,6 +19,8 @@ pkgs=(
   fdisk dosfstools mtools
   # building coreboot 4.15 from Debian's source package
   build-essential gcc-multilib acpica-tools flex bison zlib1g-dev dpkg-dev xz-utils
+  # building glint's payload kernel from Debian's linux-source package (objtool needs libelf)
+  bc libelf-dev
   # the guest OS pieces (a real Debian initramfs that unlocks LUKS with an injected key)
   busybox-static initramfs-tools-core cryptsetup-initramfs kmod
   # ... and a dracut one (Fedora/Qubes style); dracut-core does not conflict with initramfs-tools

@@ -349,7 +349,7 @@ func checkPCRs(m Machine, t tpmInfo, kind string) Result {
 			empty = append(empty, fmt.Sprint(i))
 		}
 	}
-	want := fmt.Sprintf("%s firmware fills PCR %s", kind, joinInts(measuredPCRs[kind]))
+	want := fmt.Sprintf("%s firmware measures into PCR %s", kind, joinInts(measuredPCRs[kind]))
 	if len(empty) > 0 {
 		res.Status = Fail
 		res.Detail = fmt.Sprintf("%s; PCR %s still hold the reset value: the firmware did not measure itself", want, strings.Join(empty, ", "))
@@ -357,7 +357,7 @@ func checkPCRs(m Machine, t tpmInfo, kind string) Result {
 		return res
 	}
 	res.Status = Pass
-	res.Detail = want + "; all hold measurements (" + t.bank.String() + " bank)"
+	res.Detail = want + "; none holds its reset value (" + t.bank.String() + " bank)"
 	return res
 }
 

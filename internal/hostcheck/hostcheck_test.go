@@ -38,7 +38,7 @@ func newCorebootMachine(t *testing.T, tpmName, dump string) *fakeMachine {
 	f := &fakeMachine{t: t, root: t.TempDir(), dump: dump}
 	f.mem = filepath.Join(f.root, "mem")
 	writeSparseMemory(t, filepath.Join(eventlogData, "coreboot-"+tpmName+".mem"), f.mem)
-	f.mkdir("sys/bus/coreboot/devices")
+	f.mkdir("sys/bus/coreboot/devices/coreboot0")
 	class := "sys/class/tpm/tpm0"
 	pcrs := readRecordedPCRs(t, filepath.Join(eventlogData, "coreboot-"+tpmName+".pcrs"))
 	if tpmName == "tpm2" {

@@ -49,6 +49,11 @@ func (m Machine) exists(p string) bool {
 	return err == nil
 }
 
+func (m Machine) nonEmptyDir(p string) bool {
+	ents, err := os.ReadDir(m.path(p))
+	return err == nil && len(ents) > 0
+}
+
 func (m Machine) readTrim(p string) (string, error) {
 	b, err := readCapped(m.path(p), 4096)
 	return strings.TrimSpace(string(b)), err
@@ -168,7 +173,9 @@ func (m Machine) firmwareKind(log *eventlog.Log) string {
 	case m.Root != "" && m.exists("sys/firmware/efi"):
 		return "uefi"
 	case log != nil && log.Format == eventlog.FormatCorebootTCPA,
-		m.Root != "" && (m.exists("sys/firmware/log") || m.exists("sys/bus/coreboot/devices")):
+		m.Root != "" && m.nonEmptyDir("sys/bus/coreboot/devices"):
+		// the coreboot bus exists whenever the driver is built in; devices appear on it only
+		// when the firmware left coreboot tables
 		return "coreboot"
 	}
 	return "unknown"
