@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -100,7 +101,7 @@ func runSign(e *env, args []string) error {
 		if pass, err = os.ReadFile(*passFile); err != nil {
 			return fmt.Errorf("passphrase file: %w", err)
 		}
-		pass = []byte(strings.TrimRight(string(pass), "\r\n"))
+		pass = bytes.TrimRight(pass, "\r\n") // no string copy of the passphrase
 	}
 	var signer manifest.Signer
 	if *useCard {
