@@ -72,7 +72,12 @@ func TestFlowStateRemovedIsTampering(t *testing.T) {
 // TestFlowResignShowsWhatIsSigned: re-signing lists the changed file with
 // both hashes (after a BAD signature too) and signs nothing without "y".
 func TestFlowResignShowsWhatIsSigned(t *testing.T) {
-	v := tpm.Version20
+	for _, v := range []tpm.Version{tpm.Version20, tpm.Version12} {
+		t.Run(v.String(), func(t *testing.T) { resignShowsWhatIsSigned(t, v) })
+	}
+}
+
+func resignShowsWhatIsSigned(t *testing.T, v tpm.Version) {
 	b := newBench(t, v)
 	b.power(v, ownerPass+"\ny\n\n")
 	mpath := filepath.Join(b.bootDir, "glint", "manifest")

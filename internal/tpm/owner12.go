@@ -51,6 +51,11 @@ func (d *tpm12) PrepareOwnership() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// Done already (the flag needs the owner secret to set, which is no
+	// longer the well-known one after SetHierarchyAuth): nothing to do.
+	if b, err := d.getCapability(capFlag, capFlagPerm); err == nil && len(b) >= 2+17 && b[2+16] != 0 {
+		return nil
+	}
 	s, err := d.oiap(d.ownerSecret())
 	if err != nil {
 		return err
