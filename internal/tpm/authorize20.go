@@ -379,15 +379,13 @@ func (d *tpm20) SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []
 // createSealed makes a keyed-hash sealed object under the SRK with the
 // given authPolicy, over a salted, parameter-encrypted session (as Seal).
 func (d *tpm20) createSealed(secret, authPolicy, auth []byte, pin bool) ([][]byte, error) {
-	srk, err := d.createSRK()
+	// The persistent SRK (owner.go): creating a transient one would need
+	// the owner authorisation, which glint sets at set-up.
+	srkHandle, srkName, srkPub, release, err := d.srkForUse()
 	if err != nil {
 		return nil, err
 	}
-	defer d.flush(srk.ObjectHandle)
-	srkPub, err := srk.OutPublic.Contents()
-	if err != nil {
-		return nil, fmt.Errorf("seal: storage key public area: %w", err)
-	}
+	defer release()
 	template := tpm2.TPMTPublic{
 		Type:    tpm2.TPMAlgKeyedHash,
 		NameAlg: tpm2.TPMAlgSHA256,
@@ -401,8 +399,8 @@ func (d *tpm20) createSealed(secret, authPolicy, auth []byte, pin bool) ([][]byt
 	}
 	rsp, err := tpm2.Create{
 		ParentHandle: tpm2.AuthHandle{
-			Handle: srk.ObjectHandle, Name: srk.Name,
-			Auth: tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.Salted(srk.ObjectHandle, *srkPub), tpm2.AESEncryption(128, tpm2.EncryptIn)),
+			Handle: srkHandle, Name: srkName,
+			Auth: tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.Salted(srkHandle, *srkPub), tpm2.AESEncryption(128, tpm2.EncryptIn)),
 		},
 		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
 			UserAuth: tpm2.TPM2BAuth{Buffer: auth},
@@ -505,17 +503,15 @@ func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, 
 		}
 		ticket = ver.Validation
 	}
-	srk, err := d.createSRK()
+	// The persistent SRK (owner.go): creating a transient one would need
+	// the owner authorisation, which glint sets at set-up.
+	srkHandle, srkName, srkPub, release, err := d.srkForUse()
 	if err != nil {
 		return nil, err
 	}
-	defer d.flush(srk.ObjectHandle)
-	srkPub, err := srk.OutPublic.Contents()
-	if err != nil {
-		return nil, fmt.Errorf("unseal: storage key public area: %w", err)
-	}
+	defer release()
 	loaded, err := tpm2.Load{
-		ParentHandle: tpm2.AuthHandle{Handle: srk.ObjectHandle, Name: srk.Name, Auth: tpm2.PasswordAuth(nil)},
+		ParentHandle: tpm2.AuthHandle{Handle: srkHandle, Name: srkName, Auth: tpm2.PasswordAuth(nil)},
 		InPrivate:    tpm2.TPM2BPrivate{Buffer: b.Parts[1]},
 		InPublic:     tpm2.BytesAs2B[tpm2.TPMTPublic](b.Parts[0]),
 	}.Execute(d.t)
@@ -527,7 +523,7 @@ func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, 
 	}
 	defer d.flush(loaded.ObjectHandle)
 	sess, closeSess, err := tpm2.PolicySession(d.t, tpm2.TPMAlgSHA256, 16,
-		tpm2.Salted(srk.ObjectHandle, *srkPub), tpm2.AESEncryption(128, tpm2.EncryptOut), tpm2.Auth(auth))
+		tpm2.Salted(srkHandle, *srkPub), tpm2.AESEncryption(128, tpm2.EncryptOut), tpm2.Auth(auth))
 	if err != nil {
 		return nil, wrap20("TPM2_StartAuthSession", err)
 	}
