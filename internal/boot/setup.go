@@ -8,6 +8,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/ownerauth"
 	"github.com/glint-boot/glint/internal/seal"
 	"github.com/glint-boot/glint/internal/sealed"
 	"github.com/glint-boot/glint/internal/secret"
@@ -169,7 +170,10 @@ func (f *Flow) ownerAuth(signer *manifest.KeySigner) (tpm.HierarchyAuth, error) 
 	if err != nil {
 		return tpm.HierarchyAuth{}, fmt.Errorf("read the TPM's identity: %w", err)
 	}
-	sec, err := signer.OwnerSecret()
+	// The same derivation as the re-ownership wizard's (package
+	// ownerauth): a signature over a TPM-bound challenge for RSA and
+	// Ed25519 keys, so a key file and a card holding one key agree.
+	sec, err := ownerauth.FromKeyFile(signer, id)
 	if err != nil {
 		return tpm.HierarchyAuth{}, err
 	}

@@ -269,3 +269,34 @@ func (j *Journal) mark(bootDir, m string, now time.Time) error {
 func removeJournal(bootDir string) error {
 	return os.RemoveAll(filepath.Join(bootDir, JournalDir))
 }
+
+// Request asks for a re-ownership at the next boot: a journal with no
+// milestone, which the boot flow finds before it locks the TPM's platform
+// hierarchy (Pending) and answers by running the wizard there, the one
+// place every TPM can be cleared. The boot menu's "re-own this machine"
+// and `glint own --at-next-boot` write it. writable is as Wizard.Writable.
+func Request(bootDir string, writable func(fn func() error) error, now time.Time) error {
+	if writable == nil {
+		writable = func(fn func() error) error { return fn() }
+	}
+	j := &Journal{Version: journalVersion, Started: now.UTC().Truncate(time.Second)}
+	return writable(func() error { return j.save(bootDir, now) })
+}
+
+// Cancel removes a journal that records no change yet (a request, or a run
+// stopped at the check), so a declined re-ownership leaves nothing behind.
+// A journal of a run that changed something stays: the machine is half
+// re-owned and the boot flow keeps saying so.
+func Cancel(bootDir string, writable func(fn func() error) error) error {
+	j, err := LoadJournal(bootDir)
+	if err != nil || j == nil {
+		return err
+	}
+	if len(j.Done) > 1 || (len(j.Done) == 1 && j.Done[0] != MarkCheck) {
+		return nil
+	}
+	if writable == nil {
+		writable = func(fn func() error) error { return fn() }
+	}
+	return writable(func() error { return removeJournal(bootDir) })
+}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/safefile"
 )
 
 // summary is step 6: every PIN and passphrase made or typed in this run,
@@ -11,9 +14,15 @@ import (
 // time glint shows the secrets; they are wiped from memory afterwards.
 func (s *session) summary(ctx context.Context) error {
 	w := s.w
+	if s.keyring == nil {
+		// A resumed run: the public key the interrupted run kept.
+		if pub, err := safefile.ReadCapped(s.journalPath(OwnerKeyFile), 1<<20); err == nil {
+			s.keyring, _ = manifest.ReadKeyring(pub)
+		}
+	}
 	var b strings.Builder
 	b.WriteString("This machine is yours.\n\n")
-	if s.keyring != nil {
+	if len(s.keyring) > 0 {
 		fmt.Fprintf(&b, "  Owner key        %X\n", s.keyring[0].PrimaryKey.Fingerprint)
 	}
 	switch s.j.KeysWhere {

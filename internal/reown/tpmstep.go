@@ -26,8 +26,9 @@ func (s *session) resetTPM(ctx context.Context) error {
   - the TPM is cleared: every secret sealed in it (the TOTP/HOTP secret, the
     disk unlock key), glint's rollback counter and the previous owner's TPM
     authorisations are gone for good;
-  - the previous owner's signed /boot manifest and sealed records are removed;
-  - in step 4 the owner key in the firmware is replaced by yours.
+  - the previous owner's sealed records are removed from /boot; in step 4 the
+    owner key in the firmware is replaced by yours, in step 5 /boot is signed
+    with it.
 Your disk's own passphrase is not touched: keep it at hand, the TPM-sealed
 disk key will not open the disk any more.
 `)

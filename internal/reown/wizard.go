@@ -72,6 +72,8 @@ type Result struct {
 	Fingerprint []byte
 	// RebootNeeded: the new firmware runs only after a power cycle.
 	RebootNeeded bool
+	// Resumed: this run continued an interrupted one.
+	Resumed bool
 }
 
 // ErrStopped: the owner stopped between steps; the journal keeps the
@@ -102,12 +104,10 @@ type session struct {
 	adminPIN []byte
 	userPIN  []byte
 	auth     tpm.HierarchyAuth
-	authSet  bool
 	// firmware: the personalised image and its owner files.
 	image      []byte
 	ownerFiles map[string][]byte
 	hotpDone   string
-	totpShown  bool
 	noFirmware bool
 }
 
@@ -208,8 +208,8 @@ func (w *Wizard) Run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
-	res := &Result{RebootNeeded: !s.noFirmware}
-	if s.keyring != nil {
+	res := &Result{RebootNeeded: !s.noFirmware, Resumed: s.resumed}
+	if len(s.keyring) > 0 {
 		res.Fingerprint = s.keyring[0].PrimaryKey.Fingerprint
 	}
 	return res, nil
@@ -233,6 +233,13 @@ func (s *session) openJournal() error {
 		if err := w.writable(func() error { return removeJournal(w.BootDir) }); err != nil {
 			return err
 		}
+	}
+	if j != nil && len(j.Done) == 0 {
+		// Requested from the boot menu or the OS (Request): nothing to
+		// resume, the wizard starts.
+		w.say("Re-ownership of this machine, requested on %s.\n", j.Started.UTC().Format(time.DateTime))
+		s.j = j
+		return nil
 	}
 	if j != nil && !j.Complete() {
 		w.say("A re-ownership of this machine started on %s did not finish: it stopped after %s.\n", j.Started.UTC().Format(time.DateTime), describeMark(j.Last()))
