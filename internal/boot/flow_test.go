@@ -148,6 +148,13 @@ func must(t *testing.T, err error) {
 // reset, NV kept), then the whole flow with the given console input.
 func (b *bench) power(v tpm.Version, input string) string {
 	b.t.Helper()
+	return b.powerMachine(b.machine, v, input)
+}
+
+// powerMachine is power with another Machine (re-ownership needs one that
+// can write the flash: reown_test.go).
+func (b *bench) powerMachine(machine Machine, v tpm.Version, input string) string {
+	b.t.Helper()
 	spec := swtpmtest.StartDir(b.t, v, b.tpmDir)
 	if b.firmwareLocksPlatform {
 		fw, err := tpm.Open(spec)
@@ -159,7 +166,7 @@ func (b *bench) power(v tpm.Version, input string) string {
 	src := &openTPM{spec: spec}
 	f := &Flow{
 		Con: NewConsole(strings.NewReader(input), &out), J: NewJournal(nil, nil),
-		Machine: b.machine, TPM: src,
+		Machine: machine, TPM: src,
 		BootDir: b.bootDir, OwnerFiles: b.firmwareFiles(),
 		Config: ownerconfig.Default(), Profile: pcr.Coreboot,
 		BuildTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),

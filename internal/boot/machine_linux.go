@@ -4,12 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/glint-boot/glint/internal/blockdev"
+	"github.com/glint-boot/glint/internal/card"
+	"github.com/glint-boot/glint/internal/card/readers"
+	"github.com/glint-boot/glint/internal/flash"
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/rootfs"
@@ -116,3 +121,36 @@ func findBoot(j *Journal, want string) (dev, dir string) {
 	}
 	return "", ""
 }
+
+// FlashChip is the machine's flash chip for the re-ownership wizard: the
+// emulated laptop's chip disk (flash.DiskChip), else the SPI controller
+// through flashrom when the payload carries it.
+func (m *linuxMachine) FlashChip() (flash.Device, error) {
+	if d, ok := flash.FindDiskChip(blockdev.SysBlock); ok {
+		return d, nil
+	}
+	if p, err := exec.LookPath("flashrom"); err == nil {
+		return &flash.Flashrom{Programmer: "internal", Run: flash.Exec{Path: p}}, nil
+	}
+	return nil, errors.New("this firmware's payload has no flashrom, so glint cannot write the flash from its menu: run `glint own --rom IMAGE` on another machine and flash the image externally (docs/flashing.md)")
+}
+
+// USBDrive mounts the first writable file system on a disk other than
+// /boot's (and the emulated chip) at /run/glint/usb.
+func (m *linuxMachine) USBDrive() (string, func(), error) {
+	chip, _ := flash.FindDiskChip(blockdev.SysBlock)
+	const dir = "/run/glint/usb"
+	for _, dev := range blockdev.List() {
+		if dev == m.bootDev || chip != nil && strings.HasPrefix(dev, chip.Path) {
+			continue
+		}
+		if err := blockdev.Mount(dev, dir, false); err != nil {
+			continue
+		}
+		return dir, func() { unix.Sync(); blockdev.Unmount(dir) }, nil
+	}
+	return "", nil, errors.New("no writable USB drive found")
+}
+
+// OpenCard opens the owner's OpenPGP card over USB CCID (usbfs).
+func (m *linuxMachine) OpenCard() (*card.Card, string, error) { return readers.OpenCard("usb") }

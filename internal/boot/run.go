@@ -28,6 +28,11 @@ func (f *Flow) Run() error {
 		if err := f.measureOwnerFiles(); err != nil {
 			f.Con.Printf("glint: %v\n", err)
 		}
+		// A requested or interrupted re-ownership runs now, while the
+		// TPM's platform hierarchy is still open (reown.go).
+		if done, err := f.pendingReown(); done {
+			return err
+		}
 		f.lockPlatform()
 		f.checkClock()
 		f.checkInitrdCovered()

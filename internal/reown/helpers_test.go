@@ -5,10 +5,8 @@ import (
 	"context"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/glint-boot/glint/internal/manifest"
 	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/rom"
+	"github.com/glint-boot/glint/internal/rom/romtest"
 	"github.com/glint-boot/glint/internal/sealed"
 	"github.com/glint-boot/glint/internal/tpm"
 	"github.com/glint-boot/glint/internal/tpm/swtpmtest"
@@ -41,11 +40,7 @@ type bench struct {
 
 func newBench(t *testing.T, v tpm.Version) *bench {
 	t.Helper()
-	for _, tool := range []string{"cbfstool", "fmaptool"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (scripts/install-deps.sh installs coreboot-utils)", tool)
-		}
-	}
+	romtest.Need(t)
 	dir := t.TempDir()
 	b := &bench{t: t, version: v, tpmDir: filepath.Join(dir, "tpm"), bootDir: filepath.Join(dir, "boot"),
 		rom: filepath.Join(dir, "flash.rom"), usb: filepath.Join(dir, "usb"),
@@ -78,44 +73,11 @@ func write(t *testing.T, p string, data []byte) {
 	}
 }
 
-// makeImage builds a 16 MiB coreboot-style image with fmaptool and
-// cbfstool: a flash map, a COREBOOT CBFS with the build's config (TPM
-// family, measured boot) and a payload, as coreboot's build leaves it.
+// makeImage is the emulated laptop's firmware image (package romtest).
 func makeImage(t *testing.T, v tpm.Version) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	fmd := "FLASH@0xff000000 0x1000000 {\n\tBIOS@0 0x1000000 {\n\t\tFMAP@0 0x200\n\t\tCOREBOOT(CBFS)@0x200 0xfffe00\n\t}\n}\n"
-	write(t, filepath.Join(dir, "l.fmd"), []byte(fmd))
-	run(t, "fmaptool", filepath.Join(dir, "l.fmd"), filepath.Join(dir, "l.fmap"))
-	romPath := filepath.Join(dir, "rom.bin")
-	run(t, "cbfstool", romPath, "create", "-M", filepath.Join(dir, "l.fmap"), "-r", "COREBOOT")
-	family := "CONFIG_TPM2=y\n"
-	if v == tpm.Version12 {
-		family = "CONFIG_TPM1=y\n"
-	}
-	add := func(name string, data []byte) {
-		p := filepath.Join(dir, "f-"+strings.ReplaceAll(name, "/", "_"))
-		write(t, p, data)
-		run(t, "cbfstool", romPath, "add", "-f", p, "-n", name, "-t", "raw")
-	}
-	add("build_info", []byte("COREBOOT_VERSION: test\nMAINBOARD_VENDOR: Emulation\nMAINBOARD_PART_NUMBER: QEMU q35\n"))
-	add("config", []byte(family+"CONFIG_TPM_MEASURED_BOOT=y\nCONFIG_BOARD_EMULATION_QEMU_X86_Q35=y\n"))
-	pay := make([]byte, 1_000_000)
-	rand.New(rand.NewSource(2)).Read(pay)
-	add("fallback/payload", pay)
-	img, err := os.ReadFile(romPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return romtest.Make(t, romtest.Spec{TPM: int(v), PayloadSeed: 2})
 }
 
-func run(t *testing.T, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-}
 
 func (b *bench) openTPM() tpm.TPM {
 	b.t.Helper()
