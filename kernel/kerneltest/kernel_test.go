@@ -38,6 +38,10 @@ mount -t devtmpfs devtmpfs /dev
 mount -t securityfs securityfs /sys/kernel/security
 [ -d /sys/firmware/efi ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars
 mkdir -p /tmp && mount -t tmpfs tmpfs /tmp
+# USB devices enumerate after /init starts: wait (up to 20 s) for the keyboard, the stick and
+# the card reader, as glint waits for a stick
+i=0; while [ $i -lt 100 ] && [ $(cat /sys/bus/usb/devices/*/idVendor 2>/dev/null | wc -l) -lt 5 ]; do sleep 0.2; i=$((i+1)); done
+i=0; while [ $i -lt 50 ] && [ ! -e /dev/hidraw0 ]; do sleep 0.2; i=$((i+1)); done
 echo "KT-RELEASE $(uname -r)"
 echo "KT-UPTIME $(cut -d' ' -f1 /proc/uptime)"
 for p in /dev/tpm0 /dev/tpmrm0 /dev/mem /dev/port /dev/uhid /dev/loop-control /dev/hidraw0 \
@@ -245,7 +249,7 @@ func run(t *testing.T, f *fixture, m machine) *result {
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
 		serial.WriteString(line + "\n")
-		if strings.HasPrefix(line, "KT-RELEASE") && r.initWall == 0 {
+		if strings.Contains(line, "KT-RELEASE") && r.initWall == 0 {
 			r.initWall = time.Since(start)
 		}
 	}
@@ -276,6 +280,10 @@ func section(s, name string) string {
 func parse(t *testing.T, r *result) {
 	t.Helper()
 	for _, line := range strings.Split(r.serial, "\n") {
+		// firmware and kernel output may share the line (escape codes, no newline)
+		if i := strings.Index(line, "KT-"); i > 0 {
+			line = line[i:]
+		}
 		k, v, _ := strings.Cut(line, " ")
 		switch k {
 		case "KT-RELEASE":
@@ -411,6 +419,9 @@ func checkPlatform(t *testing.T, m machine, r *result) {
 	if os.Getenv("GLINT_UPDATE") != "" {
 		d.Source = fmt.Sprintf("recorded in QEMU 7.2 q35 (TCG), %s firmware, by kernel/kerneltest", m.firmware)
 		p := filepath.Join(repoRoot(t), "internal/hostcheck/testdata", "qemu-q35-"+m.firmware+".dump")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(p, d.Marshal(), 0o644); err != nil {
 			t.Fatal(err)
 		}
