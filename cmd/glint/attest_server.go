@@ -27,6 +27,7 @@ import (
 	"github.com/glint-boot/glint/internal/attest/server"
 	"github.com/glint-boot/glint/internal/attest/store"
 	"github.com/glint-boot/glint/internal/safefile"
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // The attestation server's verbs, built only with -tags attestserver
@@ -270,7 +271,7 @@ func runAttestAdminAdd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer wipeBytes(pw)
+	defer secret.Wipe(pw)
 	hash, err := server.HashPassword(pw)
 	if err != nil {
 		return err
@@ -335,10 +336,4 @@ func runAttestGoldenImport(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "golden set %d approved for %q: %q (%d PCRs, %d events)\n", id, g.Model, g.Label, len(g.PCRs), len(g.Events))
 	return nil
-}
-
-func wipeBytes(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
 }

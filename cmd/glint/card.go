@@ -15,6 +15,7 @@ import (
 	"github.com/glint-boot/glint/internal/card"
 	"github.com/glint-boot/glint/internal/card/readers"
 	"github.com/glint-boot/glint/internal/safefile"
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // The OpenPGP card verbs: the owner's signing key on a security key
@@ -71,7 +72,7 @@ func pinPrompt(e *env, file string) card.PINPrompt {
 			if err != nil {
 				return nil, err
 			}
-			defer wipeBytes(pin)
+			defer secret.Wipe(pin)
 			return card.FixedPIN(pin)(r)
 		}
 	}
@@ -129,7 +130,7 @@ func readSecret(e *env, prompt string) ([]byte, error) {
 				break
 			}
 			if len(line) > 256 {
-				wipeBytes(line)
+				secret.Wipe(line)
 				return nil, errors.New("PIN longer than 256 characters")
 			}
 			line = append(line, b[0])
@@ -139,7 +140,7 @@ func readSecret(e *env, prompt string) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			wipeBytes(line)
+			secret.Wipe(line)
 			return nil, fmt.Errorf("no PIN given: %w", err)
 		}
 	}
@@ -160,12 +161,6 @@ func parseCardFlags(fs *flag.FlagSet, args []string) error {
 		return usageErrorf("unexpected argument %q (quote a name with spaces: --name \"Jane Doe\")", fs.Arg(0))
 	}
 	return nil
-}
-
-func wipeBytes(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
 }
 
 func runCardList(e *env, args []string) error {
@@ -295,7 +290,7 @@ func runCardGenerate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer wipeBytes(admin)
+	defer secret.Wipe(admin)
 	if alg.RSABits >= 4096 {
 		fmt.Fprintln(e.stderr, "Generating an RSA-4096 key takes from 20 seconds to several minutes on a security key; do not unplug it.")
 	} else {
@@ -416,12 +411,12 @@ func newPIN(e *env, file, what string) ([]byte, error) {
 	}
 	b, err := readSecret(e, "Repeat the new "+what+": ")
 	if err != nil {
-		wipeBytes(a)
+		secret.Wipe(a)
 		return nil, err
 	}
-	defer wipeBytes(b)
+	defer secret.Wipe(b)
 	if !bytes.Equal(a, b) {
-		wipeBytes(a)
+		secret.Wipe(a)
 		return nil, errors.New("the two new PINs differ; nothing was changed")
 	}
 	return a, nil
@@ -460,12 +455,12 @@ func runCardPasswd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer wipeBytes(old)
+	defer secret.Wipe(old)
 	nw, err := newPIN(e, *newFile, pw.String())
 	if err != nil {
 		return err
 	}
-	defer wipeBytes(nw)
+	defer secret.Wipe(nw)
 	if err := c.ChangePIN(pw, old, nw); err != nil {
 		return err
 	}
@@ -489,7 +484,7 @@ func runCardUnblock(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer wipeBytes(admin)
+	defer secret.Wipe(admin)
 	if err := c.Verify(card.PW3, admin); err != nil {
 		return err
 	}
@@ -497,7 +492,7 @@ func runCardUnblock(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer wipeBytes(nw)
+	defer secret.Wipe(nw)
 	if err := c.ResetPIN(nw); err != nil {
 		return err
 	}

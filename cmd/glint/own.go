@@ -19,6 +19,7 @@ import (
 	"github.com/glint-boot/glint/internal/reown"
 	"github.com/glint-boot/glint/internal/safefile"
 	"github.com/glint-boot/glint/internal/sealed"
+	"github.com/glint-boot/glint/internal/secret"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -67,7 +68,7 @@ func runOwn(e *env, args []string) error {
 			return err
 		}
 		a, err := reown.ParseAnswers(raw)
-		wipeBytes(raw)
+		secret.Wipe(raw)
 		if err != nil {
 			return err
 		}
@@ -148,14 +149,14 @@ func (c *termConsole) readLine() ([]byte, error) {
 			if err == io.EOF && len(line) > 0 {
 				break
 			}
-			wipeBytes(line)
+			secret.Wipe(line)
 			return nil, fmt.Errorf("no answer on the terminal: %w", err)
 		}
 		if b == '\n' {
 			break
 		}
 		if len(line) >= maxConsoleLine {
-			wipeBytes(line)
+			secret.Wipe(line)
 			return nil, errors.New("answer longer than 4096 characters")
 		}
 		line = append(line, b)
