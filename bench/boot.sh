@@ -122,7 +122,7 @@ tpm2_flushcontext -t
 "$T/powercycle"
 
 # glint set-up: signed manifest + rollback counter, TOTP secret sealed (records under /boot/glint).
-"$GLINT" sign --secret-key "$T/owner-secret.asc" "$B" >/dev/null
+"$GLINT" sign --yes --secret-key "$T/owner-secret.asc" "$B" >/dev/null
 "$GLINT" --boot "$B" otp seal --profile coreboot --account bench >/dev/null
 
 # One boot per side, each a script run by hyperfine. The shell sides stop at the first

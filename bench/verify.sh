@@ -15,7 +15,8 @@
 #          over the manifest (Go OpenPGP), the TPM rollback counter (swtpm, TPM 2.0), every
 #          file hashed and every path compared, one process.
 #   OTHER_GLINT, if given, is a second glint binary (e.g. an older build) run the same way, so
-#   a change can be shown before/after in the same run.
+#   a change can be shown before/after in the same run. SIGN_WITH=BINARY signs /boot with
+#   another glint (an older one whose manifest format both sides read).
 #
 # hyperfine times whole processes (start, work, exit); the CPU-time table below it holds
 # under load. The breakdown of glint's own time is `go test -bench VerifyQubes ./cmd/glint/`
@@ -66,7 +67,11 @@ gpg -q --batch --pinentry-mode loopback --passphrase '' --armor --export-secret-
 (cd "$B" && find ./ -type f ! -path './kexec*' ! -path './glint/*' -print0 | sort -z | xargs -0 sha256sum) >"$B/kexec_hashes.txt"
 (cd "$B" && find ./ -type f ! -path './kexec*' ! -path './glint/*' | sort) >"$B/kexec_tree.txt"
 (cd "$B" && sha256sum kexec*.txt | gpg -q --batch --detach-sign -a >kexec.sig)
-"$GLINT" sign --secret-key "$T/owner-secret.asc" "$B" >/dev/null
+if [ -n "${SIGN_WITH:-}" ]; then
+	"$SIGN_WITH" sign --secret-key "$T/owner-secret.asc" "$B" >/dev/null
+else
+	"$GLINT" sign --yes --secret-key "$T/owner-secret.asc" "$B" >/dev/null
+fi
 
 cat >"$T/heads" <<SIDE
 #!/bin/bash
@@ -118,4 +123,4 @@ awk '/^Benchmark [0-9]+:/ { sub(/^Benchmark [0-9]+: /, ""); name = $0 }
 awk '/^Benchmark [0-9]+:/ { sub(/^Benchmark [0-9]+: /, ""); name = $0 }
 	/Time \(mean/ { match($0, /[0-9.]+ ms/); t[name] = substr($0, RSTART, RLENGTH - 3) }
 	END { h = t["heads: gpgv + sha256sum -c + tree"]; g = t["glint verify"]
-		if (h && g) printf "\nglint verify is %.1fx faster than Heads' pipeline (mean wall time, %s ms against %s ms)\n", h / g, g, h }' "$T/hyperfine.txt"
+		if (h && g) printf "\nglint verify is %.1fx faster than the Heads pipeline (mean wall time, %s ms against %s ms)\n", h / g, g, h }' "$T/hyperfine.txt"
