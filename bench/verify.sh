@@ -2,7 +2,7 @@
 # bench/verify.sh: `glint verify` against Heads' own /boot check on the same tree, side by side
 # in one run.
 #
-#   bash bench/verify.sh [RUNS] [OTHER_GLINT]   20 timed runs per side by default (about 1 min)
+#   bash bench/verify.sh [RUNS] [OTHER_GLINT...]   20 timed runs per side by default (about 1 min)
 #
 # The tree is a Qubes OS 4.2 /boot (BIOS, grub2): 63 MB in 285 files, a 45 MB initramfs, an
 # 11 MB dom0 kernel, a 1.1 MB xen.gz, grub.cfg, grubenv and 280 grub modules of 1-40 KiB, of
@@ -14,8 +14,8 @@
 #   glint  out/glint (make build): glint verify --pubkey owner.asc BOOT: the detached signature
 #          over the manifest (Go OpenPGP), the TPM rollback counter (swtpm, TPM 2.0), every
 #          file hashed and every path compared, one process.
-#   OTHER_GLINT, if given, is a second glint binary (e.g. an older build) run the same way, so
-#   a change can be shown before/after in the same run. SIGN_WITH=BINARY signs /boot with
+#   OTHER_GLINT, if given, are more glint binaries (e.g. older builds) run the same way, so a
+#   change can be shown before/after in the same run. SIGN_WITH=BINARY signs /boot with
 #   another glint (an older one whose manifest format both sides read).
 #
 # hyperfine times whole processes (start, work, exit); the CPU-time table below it holds
@@ -23,7 +23,7 @@
 # (one phase at a time, in process) and its -cpuprofile.
 set -euo pipefail
 RUNS=${1:-20}
-OTHER=${2:-}
+OTHERS=("${@:2}")
 top=$(cd "$(dirname "$0")/.." && pwd)
 for t in hyperfine swtpm swtpm_setup gpg gpgv sha256sum; do
 	command -v "$t" >/dev/null || { echo "bench/verify.sh: $t is not installed (bash scripts/install-deps.sh)" >&2; exit 1; }
@@ -82,7 +82,9 @@ sha256sum --quiet -c kexec_hashes.txt
 find ./ -type f ! -path './kexec*' ! -path './glint/*' | sort | cmp -s - kexec_tree.txt
 SIDE
 chmod +x "$T/heads"
-for side in "$T/heads" "$GLINT verify --pubkey $T/owner.asc $B" ${OTHER:+"$OTHER verify --pubkey $T/owner.asc $B"}; do
+sides=("$T/heads" "$GLINT verify --pubkey $T/owner.asc $B")
+for o in "${OTHERS[@]}"; do sides+=("$o verify --pubkey $T/owner.asc $B"); done
+for side in "${sides[@]}"; do
 	if ! $side >/dev/null 2>"$T/err"; then
 		echo "bench/verify.sh: '$side' does not pass on the untouched tree:" >&2
 		cat "$T/err" >&2
@@ -106,9 +108,9 @@ echo "/boot: $(find "$B" -type f ! -path '*/glint/*' ! -name 'kexec*' | wc -l) f
 echo
 names=(-n "heads: gpgv + sha256sum -c + tree" "$T/heads" -n "heads: sha256sum -c only" "sha256sum --quiet -c $B/kexec_hashes.txt"
 	-n "glint verify" "$GLINT verify --pubkey $T/owner.asc $B")
-if [ -n "$OTHER" ]; then
-	names+=(-n "glint verify ($(basename "$OTHER"))" "$OTHER verify --pubkey $T/owner.asc $B")
-fi
+for o in "${OTHERS[@]}"; do
+	names+=(-n "glint verify ($(basename "$o"))" "$o verify --pubkey $T/owner.asc $B")
+done
 names+=(-n "glint --help (process start)" "$GLINT --help")
 cd "$B"
 hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$T/verify.md" --style basic "${names[@]}" >"$T/hyperfine.txt"
