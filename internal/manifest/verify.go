@@ -186,6 +186,31 @@ func Verify(bootDir string, keyring openpgp.EntityList, counter CounterReader) (
 
 // VerifyWith is Verify with options.
 func VerifyWith(bootDir string, keyring openpgp.EntityList, counter CounterReader, opts VerifyOptions) (*Result, error) {
+	// /boot is hashed while the signature, the machine and the counter are
+	// checked: hashing the biggest file decides how long verification
+	// takes, and it needs none of them. Its result is used only after they
+	// passed, and every return waits for it, so nothing reads /boot after
+	// VerifyWith returned.
+	type built struct {
+		m   *Manifest
+		err error
+	}
+	hashed := make(chan built, 1)
+	bo := opts.Build
+	bo.report = true
+	go func() {
+		m, err := Build(bootDir, bo)
+		hashed <- built{m, err}
+	}()
+	var now built
+	wait := func() built {
+		if hashed != nil {
+			now, hashed = <-hashed, nil
+		}
+		return now
+	}
+	defer wait()
+
 	untrustedText, untrustedSig, err := ReadPair(bootDir)
 	if err != nil {
 		return nil, err
@@ -230,17 +255,14 @@ func VerifyWith(bootDir string, keyring openpgp.EntityList, counter CounterReade
 			te.Rollback = &RollbackError{Index: m.CounterIndex, Manifest: m.Counter, TPM: v}
 		}
 	}
-	bo := opts.Build
-	bo.report = true
-	now, err := Build(bootDir, bo)
-	if err != nil {
-		return res, fmt.Errorf("hash /boot: %w", err)
+	if b := wait(); b.err != nil {
+		return res, fmt.Errorf("hash /boot: %w", b.err)
 	}
-	te.Changed, te.Added, te.Removed = Diff(m.Entries, now.Entries)
+	te.Changed, te.Added, te.Removed = Diff(m.Entries, now.m.Entries)
 	if !te.empty() {
 		return res, te
 	}
-	res.Kept = now.Kept
+	res.Kept = now.m.Kept
 	return res, nil
 }
 
