@@ -78,7 +78,6 @@ func makeImage(t *testing.T, v tpm.Version) []byte {
 	return romtest.Make(t, romtest.Spec{TPM: int(v), PayloadSeed: 2})
 }
 
-
 func (b *bench) openTPM() tpm.TPM {
 	b.t.Helper()
 	dev, err := tpm.Open(b.spec)
