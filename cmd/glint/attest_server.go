@@ -40,8 +40,8 @@ func init() {
 		summary: "create a dashboard login (password from the terminal or stdin)", run: runAttestAdminAdd})
 	register(command{name: "attest preregister", usage: "--db URL FINGERPRINT [NOTE...]",
 		summary: "pre-register a TPM's EK fingerprint (from glint attest ek) for automatic approval", run: runAttestPreregister})
-	register(command{name: "attest golden import", usage: "--db URL FILE",
-		summary: "approve golden measurements from a file (glint rom predict --golden)", run: runAttestGoldenImport})
+	register(command{name: "attest golden import", usage: "--db URL [--model M] [--label L] FILE",
+		summary: "approve golden measurements from a file (a golden set, or glint rom predict --json output)", run: runAttestGoldenImport})
 }
 
 func openStore(url string) (*store.Store, error) {
@@ -311,6 +311,8 @@ func runAttestPreregister(e *env, args []string) error {
 func runAttestGoldenImport(e *env, args []string) error {
 	fs := commandFlags(e, "attest golden import")
 	dbURL := fs.String("db", "", "database: sqlite:PATH or postgres://USER@HOST/DB")
+	model := fs.String("model", "", "the machine model the set is for (required for glint rom predict output)")
+	label := fs.String("label", "", "the firmware image's name (default: from the file)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -321,7 +323,7 @@ func runAttestGoldenImport(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	g, err := server.ParseGoldenFile(raw)
+	g, err := server.ParseGoldenFile(raw, *model, *label)
 	if err != nil {
 		return err
 	}

@@ -440,24 +440,91 @@ type GoldenFile struct {
 	Source string                 `json:"source,omitempty"`
 }
 
-// ParseGoldenFile checks an import file; the bytes are an upload.
-func ParseGoldenFile(untrusted []byte) (*attest.Golden, error) {
+// predictFile is what glint rom predict --json writes: the PCRs an image
+// will produce, predicted offline (no machine needed).
+type predictFile struct {
+	Image string `json:"image"`
+	TPM   string `json:"tpm"`
+	PCRs  []struct {
+		Index  int    `json:"index"`
+		SHA1   string `json:"sha1"`
+		SHA256 string `json:"sha256"`
+		Source string `json:"source"`
+	} `json:"pcrs"`
+	Events []eventlog.EventRecord `json:"events"`
+}
+
+// ParseGoldenFile checks an import file (an upload): either a GoldenFile,
+// or glint rom predict --json output, for which model and label name the
+// set (the prediction knows the image, not the machine model).
+func ParseGoldenFile(untrusted []byte, model, label string) (*attest.Golden, error) {
+	if len(untrusted) > maxFormBody {
+		return nil, fmt.Errorf("golden file: %d bytes, limit %d", len(untrusted), maxFormBody)
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(untrusted, &probe); err != nil {
+		return nil, fmt.Errorf("golden file: %w", err)
+	}
+	if _, isPrediction := probe["image"]; isPrediction {
+		return parsePrediction(untrusted, model, label)
+	}
 	var f GoldenFile
 	dec := json.NewDecoder(bytes.NewReader(untrusted))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("golden file: %w", err)
 	}
+	if model != "" {
+		f.Model = model
+	}
+	if label != "" {
+		f.Label = label
+	}
+	return goldenFrom(f)
+}
+
+func parsePrediction(untrusted []byte, model, label string) (*attest.Golden, error) {
+	var p predictFile
+	if err := json.Unmarshal(untrusted, &p); err != nil {
+		return nil, fmt.Errorf("prediction: %w", err)
+	}
+	if model == "" {
+		return nil, errors.New("a prediction (glint rom predict --json) says nothing about the machine: give the model it is for")
+	}
+	if label == "" {
+		label = p.Image
+	}
+	bank, all256 := "sha256", len(p.PCRs) > 0
+	for _, v := range p.PCRs {
+		all256 = all256 && v.SHA256 != ""
+	}
+	if !all256 {
+		bank = "sha1"
+	}
+	f := GoldenFile{Model: model, Label: label, Bank: bank, PCRs: map[string]string{}, Source: "predicted from " + p.Image + " (glint rom predict)"}
+	for _, v := range p.PCRs {
+		val := v.SHA256
+		if bank == "sha1" {
+			val = v.SHA1
+		}
+		f.PCRs[strconv.Itoa(v.Index)] = val
+	}
+	want, _ := tpm.ParseAlg(bank)
+	for _, e := range p.Events {
+		if e.Alg == want {
+			f.Events = append(f.Events, e)
+		}
+	}
+	return goldenFrom(f)
+}
+
+func goldenFrom(f GoldenFile) (*attest.Golden, error) {
 	if f.Model == "" || f.Label == "" || len(f.Model) > 255 || len(f.Label) > 255 {
 		return nil, errors.New("golden file: model and label are required (1-255 characters)")
 	}
 	bank, err := tpm.ParseAlg(f.Bank)
 	if err != nil || (bank != tpm.SHA1 && bank != tpm.SHA256) {
 		return nil, fmt.Errorf("golden file: bank %q, want sha1 or sha256", f.Bank)
-	}
-	size := 20
-	if bank == tpm.SHA256 {
-		size = 32
 	}
 	g := &attest.Golden{Model: f.Model, Label: f.Label, Bank: bank, PCRs: map[int][]byte{}, Source: f.Source}
 	for k, v := range f.PCRs {
@@ -466,7 +533,7 @@ func ParseGoldenFile(untrusted []byte) (*attest.Golden, error) {
 			return nil, fmt.Errorf("golden file: PCR %q out of range 0-23", k)
 		}
 		b, err := hex.DecodeString(v)
-		if err != nil || len(b) != size {
+		if err != nil || len(b) != bank.Size() {
 			return nil, fmt.Errorf("golden file: PCR %d is not a %s value", i, f.Bank)
 		}
 		g.PCRs[i] = b
@@ -476,6 +543,7 @@ func ParseGoldenFile(untrusted []byte) (*attest.Golden, error) {
 	}
 	if f.Events != nil {
 		enc, _ := json.Marshal(f.Events)
+		var err error
 		if g.Events, err = eventlog.ParseRecords(enc); err != nil {
 			return nil, fmt.Errorf("golden file: %w", err)
 		}
@@ -498,7 +566,7 @@ func (s *Server) postGoldenImport(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	g, err := ParseGoldenFile(raw)
+	g, err := ParseGoldenFile(raw, strings.TrimSpace(r.PostFormValue("model")), strings.TrimSpace(r.PostFormValue("label")))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/glint-boot/glint/internal/attest/server"
 	"github.com/glint-boot/glint/internal/attest/store"
+	"github.com/glint-boot/glint/internal/tpm"
 )
 
 func hexs(b []byte) string { return hex.EncodeToString(b) }
@@ -154,5 +156,33 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 	if codes[len(codes)-1] != http.StatusTooManyRequests {
 		t.Fatalf("login attempts answered %v, want the last one 429", codes)
+	}
+}
+
+// A prediction made offline from a firmware image (glint rom predict
+// --json, from the emulated laptop's coreboot ROM) imports as a golden set
+// for the model the administrator names.
+func TestImportPrediction(t *testing.T) {
+	raw, err := os.ReadFile("testdata/predict-coreboot-tpm2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.ParseGoldenFile(raw, "", ""); err == nil {
+		t.Fatal("a prediction imported without naming the model")
+	}
+	g, err := server.ParseGoldenFile(raw, "QEMU q35", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Bank != tpm.SHA256 || len(g.PCRs) < 6 || g.Label != "out/coreboot-tpm2.rom" || len(g.Events) == 0 || !strings.Contains(g.Source, "predicted") {
+		t.Fatalf("%+v", g)
+	}
+	for _, e := range g.Events {
+		if e.Alg != tpm.SHA256 {
+			t.Fatalf("a %s event in a sha256 set", e.Alg)
+		}
+	}
+	if _, err := server.ParseGoldenFile([]byte(`{"model":"m","label":"l","bank":"sha256","pcrs":{"0":"00"}}`), "", ""); err == nil {
+		t.Fatal("a PCR value of the wrong size was accepted")
 	}
 }
