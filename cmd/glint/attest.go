@@ -13,6 +13,7 @@ import (
 	"github.com/glint-boot/glint/internal/attest/client"
 	"github.com/glint-boot/glint/internal/attest/wire"
 	"github.com/glint-boot/glint/internal/eventlog"
+	"github.com/glint-boot/glint/internal/hostcheck"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -26,8 +27,8 @@ func init() {
 		summary: "print this TPM's endorsement key fingerprint (to pre-register the machine) and certificate", run: runAttestEK})
 	register(command{name: "attest enroll", usage: "--server URL [--pin sha256:HEX | --ca FILE] [--model M] [--firmware F]",
 		summary: "enrol this machine's TPM with an attestation server (credential activation)", run: runAttestEnroll})
-	register(command{name: "attest report", usage: "[--state FILE] [--eventlog FILE] [--host-checks FILE]",
-		summary: "quote PCRs 0-7 with the event log to the attestation server; exit 0 only if trusted", run: runAttestReport})
+	register(command{name: "attest report", usage: "[--state FILE] [--eventlog FILE] [--host-checks FILE | --no-host-checks]",
+		summary: "quote PCRs 0-7 with the event log and the host checks to the attestation server; exit 0 only if trusted", run: runAttestReport})
 }
 
 func endorserOf(dev tpm.TPM) (tpm.Endorser, error) {
@@ -187,7 +188,8 @@ func runAttestReport(e *env, args []string) error {
 	fs := commandFlags(e, "attest report")
 	statePath := fs.String("state", client.DefaultStatePath, "the enrolment glint attest enroll saved")
 	logFile := fs.String("eventlog", "", "send this event log file instead of the firmware's (tests)")
-	checksFile := fs.String("host-checks", "", "JSON from glint host check to send with the report")
+	checksFile := fs.String("host-checks", "", "send this JSON (from glint host check --json) instead of running the host checks")
+	noChecks := fs.Bool("no-host-checks", false, "send no host checks")
 	firmware := fs.String("firmware", "", "the firmware image's name (default: DMI BIOS vendor, version and date)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -211,8 +213,15 @@ func runAttestReport(e *env, args []string) error {
 	} else if ev.EventLog, err = client.ReadEventLog(eventlog.SecurityFSLog, eventlog.DevMem); err != nil {
 		fmt.Fprintf(e.stderr, "glint: no event log to send (%v); the server can judge the PCRs but not name events\n", err)
 	}
-	if *checksFile != "" {
+	switch {
+	case *checksFile != "":
 		if ev.HostChecks, err = os.ReadFile(*checksFile); err != nil {
+			return err
+		}
+	case !*noChecks:
+		// The platform lock checks as the OS sees them (glint host check):
+		// the dashboard shows them beside the verdict.
+		if ev.HostChecks, err = hostcheck.Run(hostcheck.System(), hostcheck.PhaseOS).JSON(); err != nil {
 			return err
 		}
 	}

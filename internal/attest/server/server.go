@@ -73,6 +73,10 @@ type Config struct {
 	RequestsPerClient Rate // per client address, before anything else
 	LoginsPerClient   Rate
 	MaxInFlight       int // reports and enrolments verified at once
+	// GoldenCache is how long a replica keeps a model's golden sets before
+	// reading them again (default 5 s): a set approved on another replica
+	// counts within this time.
+	GoldenCache time.Duration
 	// Log receives one line per refused request and per decision; nil logs
 	// to the standard logger.
 	Log *log.Logger
@@ -166,7 +170,10 @@ func New(ctx context.Context, s *store.Store, cfg Config) (*Server, error) {
 		passwords: make(chan struct{}, 2),
 		metrics:   newMetrics(),
 	}
-	srv.goldens.ttl = 5 * time.Second
+	srv.goldens.ttl = cfg.GoldenCache
+	if srv.goldens.ttl == 0 {
+		srv.goldens.ttl = 5 * time.Second
+	}
 	srv.handler = srv.routes()
 	return srv, nil
 }
