@@ -86,6 +86,32 @@ func (w *webDriver) source() string { return w.call("GET", w.s("/source"), nil)[
 
 func (w *webDriver) url() string { return w.call("GET", w.s("/url"), nil)["value"].(string) }
 
+// waitFor polls until ok holds. A click returns once the browser has
+// dispatched it, not when the form it submitted has been answered and the
+// next page loaded; on a busy machine (two cores shared with QEMU boots)
+// that takes a while, so every check after a click waits for its page.
+func (w *webDriver) waitFor(what string, ok func() bool) {
+	w.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("after 20 s: %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sourceWith waits for the page to contain want and returns it.
+func (w *webDriver) sourceWith(want string) string {
+	w.t.Helper()
+	var page string
+	w.waitFor(fmt.Sprintf("the page at %s lacks %q", w.url(), want), func() bool {
+		page = w.source()
+		return strings.Contains(page, want)
+	})
+	return page
+}
+
 func (w *webDriver) screenshot(name string) {
 	w.t.Helper()
 	dir := os.Getenv("GLINT_SCREENSHOTS")
@@ -191,7 +217,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	w.typeIn("input[name=name]", "alice")
 	w.typeIn("input[name=password]", testPassword)
 	w.click("form button")
-	page := w.source()
+	page := w.sourceWith("field-x230-11")
 	for _, want := range []string{"field-x230-11", "changed", "field-x230-12", "stopped", "reception-01", "berlin-dev-01"} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("fleet page lacks %q", want)
@@ -206,7 +232,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	w.open(r.ts.URL + "/devices/" + hexs(f.States[5].DeviceID))
 	w.screenshot("attest-device.png")
 	w.click("table.history a")
-	page = w.source()
+	page = w.sourceWith("differs")
 	if !strings.Contains(page, "differs") || !strings.Contains(page, "fallback/payload") {
 		t.Fatal("the report page does not show the PCR and event differences")
 	}
@@ -215,13 +241,15 @@ func TestDashboardInBrowser(t *testing.T) {
 	w.open(r.ts.URL + "/enrollments")
 	w.screenshot("attest-enrollments.png")
 	w.click("td.actions button.good")
-	d, _ := r.store.DeviceByID(ctx, f.States[7].DeviceID)
-	if d.Status != store.StatusApproved || d.StatusBy != "alice" {
-		t.Fatalf("clicking Approve: %+v", d)
+	var d *store.Device
+	w.waitFor("clicking Approve did not approve reception-01", func() bool {
+		d, _ = r.store.DeviceByID(ctx, f.States[7].DeviceID)
+		return d != nil && d.Status == store.StatusApproved
+	})
+	if d.StatusBy != "alice" {
+		t.Fatalf("clicking Approve: approved by %q, want alice", d.StatusBy)
 	}
 	w.open(r.ts.URL + "/golden")
-	if page := w.source(); !strings.Contains(page, "load test") {
-		t.Fatalf("the golden page does not list the golden set:\n%s", page)
-	}
+	w.sourceWith("load test")
 	w.screenshot("attest-golden.png")
 }
