@@ -6,6 +6,7 @@ import (
 
 	"github.com/glint-boot/glint/internal/chipset"
 	"github.com/glint-boot/glint/internal/hostcheck"
+	"github.com/glint-boot/glint/internal/safefile"
 )
 
 func init() {
@@ -38,7 +39,7 @@ func runHostCheck(e *env, args []string) error {
 	}
 	m := hostcheck.System()
 	if *from != "" {
-		raw, err := readFileCapped(*from, chipset.MaxDumpSize)
+		raw, err := safefile.ReadCapped(*from, chipset.MaxDumpSize)
 		if err != nil {
 			return err
 		}
@@ -92,16 +93,4 @@ func runHostLock(e *env, args []string) error {
 		return &exitError{code: 1, err: fmt.Errorf("the flash lock did not take")}
 	}
 	return nil
-}
-
-// readFileCapped reads a file the user named, refusing one larger than max bytes.
-func readFileCapped(path string, max int64) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > max {
-		return nil, fmt.Errorf("%s: %d bytes, more than the %d a register dump can be", path, st.Size(), max)
-	}
-	return os.ReadFile(path)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/safefile"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -52,12 +53,7 @@ func loadOwnerKeys(path string) (openpgp.EntityList, error) {
 	if path == "" {
 		return nil, usageErrorf("no owner public key: give --pubkey FILE.asc (or GLINT_PUBKEY)")
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("owner public key: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, manifest.MaxKeyringSize+1))
+	b, err := safefile.ReadCapped(path, manifest.MaxKeyringSize)
 	if err != nil {
 		return nil, fmt.Errorf("owner public key: %w", err)
 	}

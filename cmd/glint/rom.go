@@ -303,17 +303,9 @@ func onOff(b bool) string {
 const maxOwnerFileArg = 1 << 20
 
 func readSmallFile(path, what string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := safefile.ReadCapped(path, maxOwnerFileArg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxOwnerFileArg+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if len(b) > maxOwnerFileArg {
-		return nil, fmt.Errorf("%s %s is larger than %d bytes", what, path, maxOwnerFileArg)
 	}
 	return b, nil
 }

@@ -3,10 +3,9 @@ package eventlog
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/glint-boot/glint/internal/physmem"
+	"github.com/glint-boot/glint/internal/safefile"
 )
 
 // Where a running Linux exposes firmware logs.
@@ -71,19 +70,12 @@ func joinTried(t []string) string {
 // readCapped reads a file of at most MaxLogSize bytes. securityfs files
 // report size 0, so the size cannot be trusted up front.
 func readCapped(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxLogSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > MaxLogSize {
+	b, err := safefile.ReadCapped(path, MaxLogSize)
+	var tooLarge *safefile.TooLargeError
+	if errors.As(err, &tooLarge) {
 		return nil, errorf(0, path, ErrTooLarge, "more than %d bytes", MaxLogSize)
 	}
-	return b, nil
+	return b, err
 }
 
 // ReadFile parses a log file of any supported format: TCG (SHA-1 or

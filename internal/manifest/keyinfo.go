@@ -12,6 +12,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/ed448"
 	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // Fingerprint is the signing key's primary-key fingerprint, so a caller can
@@ -46,18 +48,12 @@ func (k *KeySigner) OwnerSecret() ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("owner secret: keys of type %T are not supported; use an RSA, ECDSA or EdDSA owner key", pk.PrivateKey)
 	}
-	defer wipeBytes(material)
+	defer secret.Wipe(material)
 	h := sha256.New()
 	h.Write([]byte("glint owner secret v1\x00"))
 	h.Write(pk.PublicKey.Fingerprint)
 	h.Write(material)
 	return h.Sum(nil), nil
-}
-
-func wipeBytes(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
 }
 
 // Wipe overwrites the unlocked private key material of the owner key and
@@ -84,11 +80,11 @@ func (k *KeySigner) Wipe() {
 		case *ecdsa.PrivateKey:
 			wipeInt(priv.D)
 		case *eddsa.PrivateKey:
-			wipeBytes(priv.D)
+			secret.Wipe(priv.D)
 		case *ed25519.PrivateKey:
-			wipeBytes(priv.Key)
+			secret.Wipe(priv.Key)
 		case *ed448.PrivateKey:
-			wipeBytes(priv.Key)
+			secret.Wipe(priv.Key)
 		}
 		pk.PrivateKey = nil
 	}

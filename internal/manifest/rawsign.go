@@ -11,6 +11,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/ed25519"
 	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // Algorithm is the owner key's primary-key algorithm (RSA, ECDSA, EdDSA...).
@@ -41,14 +43,14 @@ func (k *KeySigner) SignDigest(h crypto.Hash, digest []byte) ([]byte, error) {
 			return nil, errors.New("the owner key is an EdDSA key on a curve other than Ed25519")
 		}
 		seed := stded25519.NewKeyFromSeed(priv.D)
-		defer wipeBytes(seed)
+		defer secret.Wipe(seed)
 		return stded25519.Sign(seed, digest), nil
 	case *ed25519.PrivateKey:
 		if len(priv.Key) < stded25519.SeedSize {
 			return nil, errors.New("the owner key's Ed25519 secret is too short")
 		}
 		seed := stded25519.NewKeyFromSeed(priv.Key[:stded25519.SeedSize])
-		defer wipeBytes(seed)
+		defer secret.Wipe(seed)
 		return stded25519.Sign(seed, digest), nil
 	}
 	return nil, fmt.Errorf("raw signatures with a %T owner key are not offered (RSA and Ed25519 are)", pk.PrivateKey)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // Device carries HID Feature reports to a dongle. Buffers are in hidraw
@@ -82,12 +84,6 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-func wipe(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
-}
-
 // transact sends one request and returns the matching answer. It accepts
 // an answer only if it is ready, its own CRC is valid and it echoes our
 // request's CRC, as the reference client does (src/device.c
@@ -99,8 +95,8 @@ func (c *Client) transact(cmd command, payload []byte) (Response, error) {
 	}
 	var buf [HIDBufferSize]byte
 	copy(buf[1:], req[:])
-	defer wipe(buf[:]) // requests may carry a PIN or the secret
-	defer wipe(req[:])
+	defer secret.Wipe(buf[:]) // requests may carry a PIN or the secret
+	defer secret.Wipe(req[:])
 	if err := c.Dev.SetFeature(buf[:]); err != nil {
 		return Response{}, fmt.Errorf("dongle %v: send: %w", cmd, err)
 	}
@@ -111,7 +107,7 @@ func (c *Client) transact(cmd command, payload []byte) (Response, error) {
 		if i > 0 {
 			c.sleep(orDefault(c.PollDelay, defaultPollDelay))
 		}
-		wipe(buf[:])
+		secret.Wipe(buf[:])
 		n, err := c.Dev.GetFeature(buf[:])
 		if err != nil {
 			return Response{}, fmt.Errorf("dongle %v: receive: %w", cmd, err)
@@ -217,7 +213,7 @@ type AdminSession struct {
 }
 
 // Close forgets the temporary password.
-func (s *AdminSession) Close() { wipe(s.temp[:]) }
+func (s *AdminSession) Close() { secret.Wipe(s.temp[:]) }
 
 // Login authenticates with the admin PIN. It checks the tries left first
 // and refuses to try when none are (ErrPINLocked); a wrong PIN is a
@@ -278,14 +274,14 @@ func (c *Client) login(adminPIN []byte, temp *[tempPasswordLen]byte) error {
 	}
 
 	var auth [pinFieldLen + tempPasswordLen]byte
-	defer wipe(auth[:])
+	defer secret.Wipe(auth[:])
 	copy(auth[:pinFieldLen], adminPIN)
 	copy(auth[pinFieldLen:], temp[:])
 	r, err := c.transact(cmdFirstAuthenticate, auth[:])
 	if err != nil {
 		return err
 	}
-	wipe(r.Payload[:])
+	secret.Wipe(r.Payload[:])
 	switch r.Status {
 	case StatusOK:
 	case StatusWrongPassword:
@@ -303,11 +299,11 @@ func (c *Client) login(adminPIN []byte, temp *[tempPasswordLen]byte) error {
 	return nil
 }
 
-// Program writes secret and counter into the HOTP slot with this login.
-func (s *AdminSession) Program(secret []byte, counter uint64) error {
+// Program writes hotpSecret and counter into the HOTP slot with this login.
+func (s *AdminSession) Program(hotpSecret []byte, counter uint64) error {
 	c, temp := s.c, s.temp
-	defer wipe(temp[:])
-	if err := c.checkProgram(secret); err != nil {
+	defer secret.Wipe(temp[:])
+	if err := c.checkProgram(hotpSecret); err != nil {
 		return err
 	}
 	digits := orDefault(c.Digits, 6)
@@ -315,16 +311,16 @@ func (s *AdminSession) Program(secret []byte, counter uint64) error {
 	// SEND_OTP_DATA: temporary password, type, id, 30 data bytes. 'S'
 	// chunks land at id*30 in the slot's 40-byte secret; the firmware
 	// zero-pads, which HMAC-SHA-1 does for keys shorter than its 64-byte
-	// block anyway (RFC 2104 section 2), so the codes are those of secret.
+	// block anyway (RFC 2104 section 2), so the codes are those of hotpSecret.
 	send := func(kind byte, id int, data []byte) error {
 		var p [tempPasswordLen + 2 + otpDataChunk]byte
-		defer wipe(p[:])
+		defer secret.Wipe(p[:])
 		copy(p[:], temp[:])
 		p[tempPasswordLen] = kind
 		p[tempPasswordLen+1] = byte(id)
 		copy(p[tempPasswordLen+2:], data)
 		r, err := c.transact(cmdSendOTPData, p[:])
-		wipe(r.Payload[:]) // the firmware echoes the slot's secret here
+		secret.Wipe(r.Payload[:]) // the firmware echoes the slot's secret here
 		if err != nil {
 			return err
 		}
@@ -333,9 +329,9 @@ func (s *AdminSession) Program(secret []byte, counter uint64) error {
 		}
 		return nil
 	}
-	for id := 0; id*otpDataChunk < len(secret); id++ {
-		end := min((id+1)*otpDataChunk, len(secret))
-		if err := send('S', id, secret[id*otpDataChunk:end]); err != nil {
+	for id := 0; id*otpDataChunk < len(hotpSecret); id++ {
+		end := min((id+1)*otpDataChunk, len(hotpSecret))
+		if err := send('S', id, hotpSecret[id*otpDataChunk:end]); err != nil {
 			return err
 		}
 	}
@@ -346,7 +342,7 @@ func (s *AdminSession) Program(secret []byte, counter uint64) error {
 	// WRITE_TO_SLOT: temporary password, slot, counter (u64 LE), config,
 	// token ID. This commits what SEND_OTP_DATA staged.
 	var w [tempPasswordLen + 1 + 8 + 1 + tokenIDLen]byte
-	defer wipe(w[:])
+	defer secret.Wipe(w[:])
 	copy(w[:], temp[:])
 	w[tempPasswordLen] = HOTPSlot
 	binary.LittleEndian.PutUint64(w[tempPasswordLen+1:], counter)
