@@ -98,15 +98,13 @@ func (m Machine) readTPM() tpmInfo {
 	switch major {
 	case "2":
 		t.version = tpm.Version20
-		for _, b := range []struct {
-			alg  tpm.Alg
-			name string
-		}{{tpm.SHA256, "sha256"}, {tpm.SHA1, "sha1"}} {
-			if !m.exists(tpmClass + "/pcr-" + b.name) {
+		for _, bank := range []tpm.Alg{tpm.SHA256, tpm.SHA1} {
+			dir := tpmClass + "/pcr-" + bank.String() // the kernel's names are tpm.Alg's
+			if !m.exists(dir) {
 				continue
 			}
-			t.bank = b.alg
-			t.pcrs, t.pcrErr = m.readPCRDir(tpmClass + "/pcr-" + b.name)
+			t.bank = bank
+			t.pcrs, t.pcrErr = m.readPCRDir(dir)
 			return t
 		}
 		t.pcrErr = errors.New("the kernel shows no PCR bank in sysfs (Linux 5.12 or later does)")

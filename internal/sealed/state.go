@@ -26,7 +26,8 @@
 //	s.FirmwareEvents = sealed.ReadFirmwareEvents // the machine's log
 //	secret, err := s.SealNewTOTP()
 //	...
-//	secret, err = s.UnsealTOTP() // *seal.MismatchError names what changed
+//	rec, err := sealed.LoadTOTP(s.BootDir) // at a later boot
+//	secret, err = s.UnsealTOTP(rec)        // *seal.MismatchError names what changed
 //
 // The package decides nothing about the console: callers print.
 package sealed

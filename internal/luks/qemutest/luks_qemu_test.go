@@ -310,7 +310,7 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 func randomKey(t *testing.T) []byte {
-	key := make([]byte, 128) // diskkey.KeySize: Heads' 128 random bytes
+	key := make([]byte, 128) // sealed.DiskKeySize: Heads' 128 random bytes
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}

@@ -41,8 +41,9 @@
 // code: codes glint computed that the dongle never saw (someone else used
 // the secret, or boots without the dongle). Verification.String says so
 // instead of a plain "VALID"; pass the offset to otp.CheckVerifyOffset for
-// the explanation. The Nitrokey 3's Secrets App tells only pass or fail, so
-// there the number of skipped codes cannot be known (OffsetKnown false).
+// the explanation. OffsetKnown is false for a protocol that tells only pass
+// or fail, as the Nitrokey 3's Secrets App will once glint speaks it (not
+// yet, see Devices): there skipped codes cannot be counted.
 //
 // Errors say what to do: *WrongPINError ("wrong admin PIN: 2 tries left on
 // the card"), ErrPINLocked, ErrNotProgrammed ("run glint otp seal --hotp"),
