@@ -43,6 +43,13 @@ func TestTamperReport(t *testing.T) {
 			t.Errorf("raw control character from /boot in %q", l)
 		}
 	}
+	// The error says the same, in the same words (without the note).
+	msg := te.Error()
+	for _, l := range TamperReport(te, nil) {
+		if !strings.Contains(msg, l) {
+			t.Errorf("TamperError.Error() lacks the report line %q:\n%s", l, msg)
+		}
+	}
 	if l := TamperReport(&TamperError{UnknownKey: 0xABCDEF0123456789}, nil); len(l) != 1 || !strings.Contains(l[0], "ABCDEF0123456789, which is not an owner key") {
 		t.Errorf("unknown key: %q", l)
 	}

@@ -101,32 +101,9 @@ type TamperError struct {
 }
 
 func (e *TamperError) Error() string {
-	var parts []string
-	if e.UnknownKey != 0 {
-		parts = append(parts, fmt.Sprintf("the manifest is signed by key %016X, which is not an owner key", e.UnknownKey))
-	}
-	if e.Revoked != nil {
-		parts = append(parts, e.Revoked.Error())
-	}
-	if e.BadSignature != nil {
-		parts = append(parts, fmt.Sprintf("the manifest signature is bad (%v): the manifest or its signature was modified", e.BadSignature))
-	}
-	if e.Foreign != nil {
-		parts = append(parts, e.Foreign.Error())
-	}
-	if e.Rollback != nil {
-		parts = append(parts, e.Rollback.Error())
-	}
-	for _, c := range e.Changed {
-		parts = append(parts, "changed "+c.String())
-	}
-	for _, a := range e.Added {
-		parts = append(parts, fmt.Sprintf("added %q (%s)", a.Path, describe(a)))
-	}
-	for _, r := range e.Removed {
-		parts = append(parts, fmt.Sprintf("removed %q (%s)", r.Path, describe(r)))
-	}
-	return "/boot does not match its signed manifest: " + strings.Join(parts, "; ")
+	// The words of the report the boot menu and glint verify print, so a
+	// finding reads the same wherever the error ends up.
+	return "/boot does not match its signed manifest: " + strings.Join(TamperReport(e, nil), "; ")
 }
 
 func (e *TamperError) empty() bool {

@@ -135,7 +135,7 @@ func TestTamperNamed(t *testing.T) {
 			if c.Want.SHA256 == c.Got.SHA256 || c.Got.Size != int64(len("evil kernel")) {
 				t.Fatalf("hashes not both reported: %+v", c)
 			}
-			if !strings.Contains(te.Error(), `changed "vmlinuz-6.1.0-18-amd64": signed sha256 `) {
+			if !strings.Contains(te.Error(), `changed: "vmlinuz-6.1.0-18-amd64": signed sha256 `) {
 				t.Fatalf("message: %v", te)
 			}
 		}},
