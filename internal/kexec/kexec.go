@@ -121,6 +121,11 @@ func FromEntry(e bootcfg.Entry, read func(rel string) ([]byte, error)) (Image, e
 	img := Image{Kind: e.Kind, Cmdline: e.Cmdline}
 	file := func(rel string) (File, error) {
 		b, err := read(rel)
+		if b == nil {
+			// An empty file is empty data: nil Data would make the
+			// loader open Path, relative to glint's working directory.
+			b = []byte{}
+		}
 		return File{Path: rel, Data: b}, err
 	}
 	var err error

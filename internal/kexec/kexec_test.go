@@ -561,3 +561,28 @@ func syntheticELF32() []byte {
 	le.PutUint32(ph[20:], 0x1000)
 	return b
 }
+
+// TestFromEntryEmptyFile: a verified file that is empty stays empty. The
+// reader returns nil for it; were that kept as nil Data, the loader would
+// open the entry's relative path again, from glint's working directory,
+// and load bytes nobody verified.
+func TestFromEntryEmptyFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("initrd.img", []byte("unverified bytes in the working directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verified := map[string][]byte{"vmlinuz": []byte("verified kernel"), "initrd.img": nil}
+	e := bootcfg.Entry{Kind: bootcfg.Linux, Title: "t", Kernel: "vmlinuz", Initrds: []string{"initrd.img"}}
+	img, err := FromEntry(e, func(rel string) ([]byte, error) { return verified[rel], nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &DryRun{}
+	if err := d.Load(img); err != nil {
+		t.Fatal(err)
+	}
+	empty := sha256.Sum256(nil)
+	if got := d.Loaded.Initrds[0]; got.Size != 0 || got.SHA256 != hex.EncodeToString(empty[:]) {
+		t.Fatalf("the empty initrd was loaded as %+v", got)
+	}
+}
