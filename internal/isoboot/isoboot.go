@@ -170,24 +170,13 @@ func (m *Menu) Keep(i int) ([]isoverify.Range, error) {
 // Boot is a verified entry, ready for kexec.
 type Boot struct {
 	Entry   bootcfg.Entry
-	Kernel  []byte
-	Initrds [][]byte
-	Modules [][]byte
 	Cmdline string // with the owner's additions and removals
+	image   kexec.Image
 }
 
-// Image is the kexec image of b.
-func (b *Boot) Image() kexec.Image {
-	img := kexec.Image{Kind: b.Entry.Kind, Kernel: kexec.File{Data: b.Kernel}, Cmdline: b.Cmdline}
-	for _, d := range b.Initrds {
-		img.Initrds = append(img.Initrds, kexec.File{Data: d})
-	}
-	for i, d := range b.Modules {
-		mod := b.Entry.Modules[i]
-		img.Modules = append(img.Modules, kexec.Module{File: kexec.File{Data: d}, Cmdline: mod.Cmdline, NoUnzip: mod.NoUnzip})
-	}
-	return img
-}
+// Image is the kexec image of b: every file read from the verified bytes
+// (kexec.FromEntry, as the boot flow turns a /boot entry into an image).
+func (b *Boot) Image() kexec.Image { return b.image }
 
 // ErrMenuChanged means the image, read again from the verified bytes, does
 // not offer the entry the owner chose: the device answered differently.
@@ -225,7 +214,7 @@ func (m *Menu) Load(i int, keep []isoverify.Range, kept [][]byte, add, remove []
 		if err != nil {
 			return nil, fmt.Errorf("%s in the image: %w", name, err)
 		}
-		var out []byte
+		out := []byte{}
 		for _, x := range ext {
 			data, ok := view.lookup(isoverify.Range{Offset: x.Offset, Length: x.Length})
 			if !ok {
@@ -236,22 +225,10 @@ func (m *Menu) Load(i int, keep []isoverify.Range, kept [][]byte, add, remove []
 		return out, nil
 	}
 	b := &Boot{Entry: *got, Cmdline: AdjustCmdline(got.Cmdline, add, remove)}
-	if b.Kernel, err = read(got.Kernel); err != nil {
+	e := *got
+	e.Cmdline = b.Cmdline
+	if b.image, err = kexec.FromEntry(e, read); err != nil {
 		return nil, err
-	}
-	for _, in := range got.Initrds {
-		data, err := read(in)
-		if err != nil {
-			return nil, err
-		}
-		b.Initrds = append(b.Initrds, data)
-	}
-	for _, mod := range got.Modules {
-		data, err := read(mod.Path)
-		if err != nil {
-			return nil, err
-		}
-		b.Modules = append(b.Modules, data)
 	}
 	return b, nil
 }

@@ -85,13 +85,13 @@ func TestSignedLiveISO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(boot.Kernel, kernel) || len(boot.Initrds) != 1 || !bytes.Equal(boot.Initrds[0], initrd) {
+	img := boot.Image()
+	if !bytes.Equal(img.Kernel.Data, kernel) || len(img.Initrds) != 1 || !bytes.Equal(img.Initrds[0].Data, initrd) {
 		t.Fatal("kernel or initrd differ from the files in the image")
 	}
 	if boot.Cmdline != "boot=live components glint.usb=1" {
 		t.Fatalf("cmdline %q", boot.Cmdline)
 	}
-	img := boot.Image()
 	if img.Kind != bootcfg.Linux || !bytes.Equal(img.Kernel.Data, kernel) || img.Cmdline != boot.Cmdline {
 		t.Fatalf("kexec image %+v", img.Kind)
 	}
@@ -103,7 +103,7 @@ func TestSignedLiveISO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer im.Close()
-	if b2, res2, err := im.Verify(0, kr, nil, nil, nil); err != nil || !bytes.Equal(b2.Kernel, kernel) || res2.Signer().Source != isoverify.Distribution {
+	if b2, res2, err := im.Verify(0, kr, nil, nil, nil); err != nil || !bytes.Equal(b2.Image().Kernel.Data, kernel) || res2.Signer().Source != isoverify.Distribution {
 		t.Fatalf("Image.Verify: %v", err)
 	}
 	raw, _ := os.ReadFile(path)
@@ -113,7 +113,7 @@ func TestSignedLiveISO(t *testing.T) {
 	if !errors.Is(err, isoverify.ErrTampered) || !strings.Contains(err.Error(), "live-amd64.iso") {
 		t.Fatalf("tampered image: %v", err)
 	}
-	if b3, err := im.LoadUnsigned(0, nil, nil); err != nil || !bytes.Equal(b3.Kernel, kernel) {
+	if b3, err := im.LoadUnsigned(0, nil, nil); err != nil || !bytes.Equal(b3.Image().Kernel.Data, kernel) {
 		t.Fatalf("LoadUnsigned: %v", err)
 	}
 }

@@ -113,8 +113,9 @@ func TestDistributionLayouts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if string(b.Kernel) != l.files[l.kernel] || strings.Contains(b.Cmdline, "quiet") {
-				t.Fatalf("loaded %q, cmdline %q", b.Kernel, b.Cmdline)
+			img := b.Image()
+			if string(img.Kernel.Data) != l.files[l.kernel] || strings.Contains(b.Cmdline, "quiet") || img.Cmdline != b.Cmdline {
+				t.Fatalf("loaded %q, cmdline %q", img.Kernel.Data, b.Cmdline)
 			}
 		})
 	}

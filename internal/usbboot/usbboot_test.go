@@ -139,7 +139,7 @@ func TestRun(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if !bytes.Equal(res.Boot.Kernel, kernel) || res.Boot.Cmdline != "boot=live" || (res.Verified != nil) != c.verify {
+			if !bytes.Equal(res.Boot.Image().Kernel.Data, kernel) || res.Boot.Cmdline != "boot=live" || (res.Verified != nil) != c.verify {
 				t.Fatalf("boot %q verified %v", res.Boot.Cmdline, res.Verified != nil)
 			}
 		})
