@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/glint-boot/glint/internal/attest/store"
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // Password hashing: argon2id with the parameters OWASP's Password Storage
@@ -158,7 +159,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	password := []byte(r.PostFormValue("password"))
-	defer wipe(password)
+	defer secret.Wipe(password)
 	select {
 	case s.passwords <- struct{}{}:
 		defer func() { <-s.passwords }()

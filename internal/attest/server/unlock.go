@@ -13,6 +13,7 @@ import (
 	"github.com/glint-boot/glint/internal/attest"
 	"github.com/glint-boot/glint/internal/attest/store"
 	"github.com/glint-boot/glint/internal/attest/wire"
+	"github.com/glint-boot/glint/internal/secret"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -43,7 +44,7 @@ func (s *Server) releaseUnlock(ctx context.Context, dev *store.Device, purpose w
 	if purpose == wire.PurposeUnlockSetup {
 		half := make([]byte, tpm.CredentialSecretSize)
 		rand.Read(half)
-		defer wipe(half)
+		defer secret.Wipe(half)
 		var err error
 		if fresh, err = s.sealHalf(dev.Row, half); err != nil {
 			return err
@@ -62,7 +63,7 @@ func (s *Server) releaseUnlock(ctx context.Context, dev *store.Device, purpose w
 	if err != nil {
 		return err
 	}
-	defer wipe(half)
+	defer secret.Wipe(half)
 	cred, err := tpm.MakeCredential(&tpm.EK{Version: tpm.Version(dev.TPMVersion), Public: dev.EKPublic}, dev.AKPublic, half, rand.Reader)
 	if err != nil {
 		return &refusal{status: http.StatusInternalServerError, metric: "internal", reason: fmt.Sprintf("credential for the disk key: %v", err)}
@@ -108,10 +109,4 @@ func (s *Server) openHalf(row int64, sealed []byte) ([]byte, error) {
 		return nil, errors.New("stored disk-key half does not decrypt with this server's unlock key (wrong --unlock-key, or the row was moved)")
 	}
 	return half, nil
-}
-
-func wipe(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
 }
