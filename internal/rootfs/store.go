@@ -2,10 +2,7 @@ package rootfs
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/glint-boot/glint/internal/safefile"
@@ -28,20 +25,9 @@ func Write(bootDir string, l *List) error {
 // through the /boot manifest (manifest.VerifyOptions Keep) and parse the
 // kept bytes.
 func Read(bootDir string) ([]byte, error) {
-	f, err := os.Open(filepath.Join(bootDir, ListName))
+	b, err := safefile.ReadCapped(filepath.Join(bootDir, ListName), MaxListSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoList
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxListSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxListSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", ListName, MaxListSize)
-	}
-	return b, nil
+	return b, err
 }
