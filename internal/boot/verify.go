@@ -66,7 +66,7 @@ func (f *Flow) VerifyBoot() {
 		f.reportTamper(te)
 		return
 	case errors.Is(err, tpm.ErrNotDefined):
-		f.problem("the TPM rollback counter of the signed /boot does not exist: the TPM was cleared or replaced since /boot was signed (or /boot was signed on another machine); if you did not clear it, treat this machine as tampered, otherwise set it up again")
+		f.problem("%v", err) // what a missing counter means, in manifest's words (as glint verify says it)
 		return
 	case errors.Is(err, manifest.ErrNoManifest):
 		f.problem("/boot has no signed manifest: it was never signed, or the manifest was deleted")

@@ -182,3 +182,21 @@ func cp(t *testing.T, from, to string) {
 		t.Fatalf("cp: %v %s", err, out)
 	}
 }
+
+// TestCounterMissing: a /boot signed on one TPM, verified on another with no
+// rollback counter (or on the same after a clear): not a tamper finding but
+// an error that says what a missing counter means, in the words the boot
+// menu and glint verify both show.
+func TestCounterMissing(t *testing.T) {
+	signed, other := openSWTPM(t, tpm.Version20), openSWTPM(t, tpm.Version20)
+	k := newGPGKey(t, "Owner", "ed25519")
+	dir := makeBoot(t)
+	if _, err := SignBoot(dir, k.signer(), signed, SignOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Verify(dir, k.keyring(t), other)
+	var te *TamperError
+	if !errors.Is(err, tpm.ErrNotDefined) || errors.As(err, &te) || !strings.Contains(err.Error(), "rollback counter of the signed /boot does not exist: the TPM was cleared or replaced") {
+		t.Fatalf("verify on a TPM without the counter: %v", err)
+	}
+}

@@ -224,6 +224,10 @@ func VerifyWith(bootDir string, keyring openpgp.EntityList, counter CounterReade
 			// binding explains it, "TPM cleared" would mislead.
 			return res, te
 		}
+		if errors.Is(err, tpm.ErrNotDefined) {
+			// The words the boot menu and glint verify both show.
+			return res, fmt.Errorf("the TPM rollback counter of the signed /boot does not exist: the TPM was cleared or replaced since /boot was signed (or /boot was signed on another machine); if you did not clear it, treat this machine as tampered, otherwise set it up again (counter 0x%08x: %w)", m.CounterIndex, err)
+		}
 		if err != nil {
 			return res, fmt.Errorf("read TPM rollback counter 0x%08x: %w (without it an older signed /boot cannot be told from the current one)", m.CounterIndex, err)
 		}
