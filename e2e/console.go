@@ -29,6 +29,10 @@ type Console struct {
 	markers []*regexp.Regexp
 }
 
+// Echo, when set, also gets every byte the guest prints and every line typed (the demo sets
+// it to the terminal).
+var Echo io.Writer
+
 // ansi matches the colour escapes glint's banners use; tests match words, not colours.
 var (
 	ansi    = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
@@ -53,6 +57,9 @@ func (c *Console) pump(out io.Reader) {
 			c.mu.Lock()
 			if c.log != nil {
 				c.log.Write(chunk[:n]) // best effort: the transcript is for people
+			}
+			if Echo != nil {
+				Echo.Write(chunk[:n]) // the demo shows the console as it goes
 			}
 			data := append(c.partial, chunk[:n]...)
 			c.partial = nil
@@ -175,6 +182,9 @@ func (c *Console) tailLocked(n int) string {
 // terminal sends it: "\r" ends the line.
 func (c *Console) Send(line string) error {
 	c.mu.Lock()
+	if Echo != nil {
+		fmt.Fprintf(Echo, "\033[1;33m[typed: %s]\033[0m\n", line)
+	}
 	if c.log != nil {
 		fmt.Fprintf(c.log, "\n[e2e typed %q]\n", line)
 	}

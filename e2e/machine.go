@@ -57,8 +57,14 @@ type Machine struct {
 	Stick    string // the owner's key stick image; "" = unplugged
 	USB      string // a USB stick image on QEMU's xHCI as usb-storage; "" = none
 	Disk2    string // a second virtio disk (a root file system); "" = none
-	Payload  string // OVMF: glint's initramfs with the owner key in /etc/glint (no CBFS there)
-	Owner    *Owner
+	// Card is the unix socket of an OpenPGP card simulator speaking QEMU's VSCard protocol
+	// (cardsim.ServeVSCard): the guest sees a USB CCID reader (usb-ccid) holding the card.
+	Card string
+	// FlashDisk gives the guest the flash chip as a virtio disk (serial glint-flash, the ROM
+	// file itself): what glint writes there is the next power-on's firmware (flash.DiskChip).
+	FlashDisk bool
+	Payload   string // OVMF: glint's initramfs with the owner key in /etc/glint (no CBFS there)
+	Owner     *Owner
 
 	// Per-boot settings, changed by scenarios and restored by them.
 	RTC      string // QEMU -rtc base= ("" = host UTC, QEMU's default)
@@ -100,8 +106,14 @@ const (
 // key stick, flash image with the owner's public key, and a signed-nothing /boot.
 func NewMachine(t *testing.T, fw Firmware, name string) *Machine {
 	t.Helper()
+	return newMachineIn(t, fw, name, filepath.Join(repoRoot(t), "out", "e2e", name))
+}
+
+// newMachineIn is NewMachine with the machine's state in dir.
+func newMachineIn(t *testing.T, fw Firmware, name, dir string) *Machine {
+	t.Helper()
 	top := repoRoot(t)
-	m := &Machine{Name: name, Firmware: fw, Top: top, Dir: filepath.Join(top, "out", "e2e", name)}
+	m := &Machine{Name: name, Firmware: fw, Top: top, Dir: dir}
 	m.TPMDir = filepath.Join(m.Dir, "tpm")
 	m.BootDir = filepath.Join(m.Dir, "boot")
 	if err := os.RemoveAll(m.Dir); err != nil {
@@ -178,38 +190,7 @@ func (m *Machine) Boot(t *testing.T, scenario string) *Run {
 
 	mon := filepath.Join(m.Dir, "monitor.sock")
 	os.Remove(mon)
-	qargs := []string{"-machine", "q35", "-accel", accel(), "-cpu", "max", "-m", "1024", "-smp", "1",
-		"-display", "none", "-vga", "std", "-no-reboot",
-		"-serial", "stdio", "-monitor", "unix:" + mon + ",server=on,wait=off",
-		"-chardev", "socket,id=chrtpm,path=" + sock,
-		"-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0",
-		"-drive", "file=" + disk + ",if=virtio,format=raw",
-	}
-	if m.Stick != "" {
-		qargs = append(qargs, "-drive", "file="+m.Stick+",if=virtio,format=raw")
-	}
-	if m.USB != "" {
-		qargs = append(qargs, "-device", "qemu-xhci,id=xhci", "-drive", "if=none,id=usbstick,format=raw,file="+m.USB,
-			"-device", "usb-storage,bus=xhci.0,drive=usbstick")
-	}
-	if m.Disk2 != "" {
-		qargs = append(qargs, "-drive", "file="+m.Disk2+",if=virtio,format=raw")
-	}
-	if m.RTC != "" {
-		qargs = append(qargs, "-rtc", "base="+m.RTC)
-	}
-	switch m.Firmware {
-	case OVMF:
-		// the Secure Boot build keeps its variables in SMM-protected flash
-		qargs[1] = "q35,smm=on"
-		qargs = append(qargs, "-global", "driver=cfi.pflash01,property=secure,value=on",
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+m.ROM,
-			"-drive", "if=pflash,format=raw,unit=1,file="+m.OVMFVars)
-		qargs = append(qargs, "-kernel", filepath.Join(m.Top, "cache", "kernel", "vmlinuz"),
-			"-initrd", m.Payload, "-append", kernelCmdline)
-	default:
-		qargs = append(qargs, "-bios", m.ROM)
-	}
+	qargs := m.qemuArgs(disk, sock, mon)
 	q := exec.Command("qemu-system-x86_64", qargs...)
 	q.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := q.StdinPipe()
@@ -238,6 +219,55 @@ func (m *Machine) Boot(t *testing.T, scenario string) *Run {
 		}
 	})
 	return r
+}
+
+// qemuArgs is the emulated laptop's QEMU command line: the machine, its TPM (swtpm on sock), its
+// disks and devices, the monitor socket mon, the serial line on stdio, the firmware.
+func (m *Machine) qemuArgs(disk, sock, mon string) []string {
+	qargs := []string{"-machine", "q35", "-accel", accel(), "-cpu", "max", "-m", "1024", "-smp", "1",
+		"-display", "none", "-vga", "std", "-no-reboot",
+		"-serial", "stdio", "-monitor", "unix:" + mon + ",server=on,wait=off",
+		"-chardev", "socket,id=chrtpm,path=" + sock,
+		"-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0",
+		"-drive", "file=" + disk + ",if=virtio,format=raw",
+	}
+	if m.Stick != "" {
+		qargs = append(qargs, "-drive", "file="+m.Stick+",if=virtio,format=raw")
+	}
+	if m.USB != "" {
+		qargs = append(qargs, "-device", "qemu-xhci,id=xhci", "-drive", "if=none,id=usbstick,format=raw,file="+m.USB,
+			"-device", "usb-storage,bus=xhci.0,drive=usbstick")
+	}
+	if m.Disk2 != "" {
+		qargs = append(qargs, "-drive", "file="+m.Disk2+",if=virtio,format=raw")
+	}
+	if m.Card != "" {
+		if m.USB == "" {
+			qargs = append(qargs, "-device", "qemu-xhci,id=xhci")
+		}
+		qargs = append(qargs, "-device", "usb-ccid,id=ccid,bus=xhci.0", "-chardev", "socket,id=card,path="+m.Card,
+			"-device", "ccid-card-passthru,chardev=card,bus=ccid.0")
+	}
+	if m.FlashDisk && m.Firmware != OVMF {
+		qargs = append(qargs, "-drive", "file="+m.ROM+",if=none,id=chip,format=raw",
+			"-device", "virtio-blk-pci,drive=chip,serial=glint-flash")
+	}
+	if m.RTC != "" {
+		qargs = append(qargs, "-rtc", "base="+m.RTC)
+	}
+	switch m.Firmware {
+	case OVMF:
+		// the Secure Boot build keeps its variables in SMM-protected flash
+		qargs[1] = "q35,smm=on"
+		qargs = append(qargs, "-global", "driver=cfi.pflash01,property=secure,value=on",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+m.ROM,
+			"-drive", "if=pflash,format=raw,unit=1,file="+m.OVMFVars)
+		qargs = append(qargs, "-kernel", filepath.Join(m.Top, "cache", "kernel", "vmlinuz"),
+			"-initrd", m.Payload, "-append", kernelCmdline)
+	default:
+		qargs = append(qargs, "-bios", m.ROM)
+	}
+	return qargs
 }
 
 // accel is TCG unless GLINT_QEMU_ACCEL names another (KVM does not work on the CI machines,
