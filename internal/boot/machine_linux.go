@@ -136,7 +136,8 @@ func (m *linuxMachine) FlashChip() (flash.Device, error) {
 }
 
 // USBDrive mounts the first writable file system on a disk other than
-// /boot's (and the emulated chip) at /run/glint/usb.
+// /boot's (and the emulated chip) with room for the firmware backup (the
+// chip's contents and the image written) at /run/glint/usb.
 func (m *linuxMachine) USBDrive() (string, func(), error) {
 	chip, _ := flash.FindDiskChip(blockdev.SysBlock)
 	const dir = "/run/glint/usb"
@@ -147,10 +148,33 @@ func (m *linuxMachine) USBDrive() (string, func(), error) {
 		if err := blockdev.Mount(dev, dir, false); err != nil {
 			continue
 		}
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err != nil || int64(st.Bavail)*int64(st.Bsize) < usbDriveRoom {
+			blockdev.Unmount(dir)
+			continue
+		}
 		return dir, func() { unix.Sync(); blockdev.Unmount(dir) }, nil
 	}
-	return "", nil, errors.New("no writable USB drive found")
+	return "", nil, errors.New("no writable USB drive with room for the firmware backup found")
 }
 
-// OpenCard opens the owner's OpenPGP card over USB CCID (usbfs).
-func (m *linuxMachine) OpenCard() (*card.Card, string, error) { return readers.OpenCard("usb") }
+// usbDriveRoom is the free space a USB drive needs for the wizard: two
+// copies of a 16 MiB flash chip and the key files.
+const usbDriveRoom = 40 << 20
+
+// OpenCard opens the owner's OpenPGP card over USB CCID (usbfs). USB
+// devices appear a few seconds after the host controller's module loads,
+// so a missing card is looked for again for a while.
+func (m *linuxMachine) OpenCard() (*card.Card, string, error) {
+	deadline := time.Now().Add(cardWait)
+	for {
+		c, where, err := readers.OpenCard("usb")
+		if err == nil || !errors.Is(err, readers.ErrNoCard) || time.Now().After(deadline) {
+			return c, where, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// cardWait is how long OpenCard waits for a card to enumerate.
+const cardWait = 8 * time.Second
