@@ -8,7 +8,7 @@ BUILD_DATE := $(shell git log -1 --format=%cs 2>/dev/null || echo 2026-11-25)
 LDFLAGS := -s -w -buildid= -X main.buildDate=$(BUILD_DATE)
 OUT := out
 
-.PHONY: all build lint test unit fuzz-short e2e payload rom demo bench clean deps kernel server
+.PHONY: all build lint test unit fuzz-short e2e payload rom demo demo-swtpm laptop laptop-reset bench clean deps kernel server
 
 all: build
 
@@ -78,8 +78,21 @@ e2e: rom payload
 
 test: deps lint unit fuzz-short e2e
 
-demo: deps build
+# the main job on the emulated laptop: a vendor's laptop made yours (re-ownership with a simulated
+# security key), your code and your first boot, a tampered kernel refused (docs/own.md)
+demo: deps build payload
 	bash scripts/demo.sh
+
+# the quick demo on a software TPM, without the emulated laptop
+demo-swtpm: deps build
+	bash scripts/demo-swtpm.sh
+
+# the emulated laptop in your terminal, state kept in out/laptop (README: Try it yourself)
+laptop: build payload
+	bash scripts/laptop.sh
+
+laptop-reset:
+	rm -rf $(OUT)/laptop
 
 clean:
 	rm -rf $(OUT)
