@@ -138,7 +138,43 @@ func (m *linuxMachine) FlashChip() (flash.Device, error) {
 // USBDrive mounts the first writable file system on a disk other than
 // /boot's (and the emulated chip) with room for the firmware backup (the
 // chip's contents and the image written) at /run/glint/usb.
+// USB sticks show up a few seconds after the host controller's module
+// loads (enumeration, then usb-storage's scan delay), so a drive that is
+// plugged in (a USB mass-storage interface exists) is waited for up to
+// usbDriveWait; with none after usbEnumerateWait the search stops.
 func (m *linuxMachine) USBDrive() (string, func(), error) {
+	start := time.Now()
+	for {
+		dir, release, err := m.usbDrive()
+		waited := time.Since(start)
+		if err == nil || waited > usbDriveWait || waited > usbEnumerateWait && !usbStoragePlugged("/sys/bus/usb/devices") {
+			return dir, release, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// How long USBDrive waits for a drive that is plugged in, and for any USB
+// mass-storage device to enumerate.
+const (
+	usbDriveWait     = 10 * time.Second
+	usbEnumerateWait = 3 * time.Second
+)
+
+// usbStoragePlugged reports whether a USB mass-storage interface (class 08)
+// is listed under sysUSB (/sys/bus/usb/devices).
+func usbStoragePlugged(sysUSB string) bool {
+	ents, _ := os.ReadDir(sysUSB)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(sysUSB, e.Name(), "bInterfaceClass"))
+		if err == nil && strings.TrimSpace(string(b)) == "08" {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *linuxMachine) usbDrive() (string, func(), error) {
 	chip, _ := flash.FindDiskChip(blockdev.SysBlock)
 	const dir = "/run/glint/usb"
 	for _, dev := range blockdev.List() {
