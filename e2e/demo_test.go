@@ -40,7 +40,7 @@ func TestDemo(t *testing.T) {
 
 	say("3/5  The re-ownership wizard runs first thing at power-on: TPM reset, keys made on your card, your key into the firmware, /boot signed, a new TOTP secret for your phone")
 	r := m.Boot(t, "3-wizard")
-	_, fpr := wizardKeysAndFirmware(t, r)
+	_, fpr, _ := wizardKeysAndFirmware(t, r)
 	answer(t, r, `Continue with step 5 .*\(yes\) `, "")
 	wizardSignAndSeal(t, b, r, fpr, false)
 

@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,14 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glint-boot/glint/internal/card"
 	"github.com/glint-boot/glint/internal/card/cardsim"
+	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/ownerauth"
+	"github.com/glint-boot/glint/internal/tpm"
 )
 
 // Re-ownership on the emulated laptop (issue 18): a machine "shipped" by a vendor (its key in
 // the firmware, /boot signed, a TOTP secret sealed, the TPM owned with the vendor's key) is
 // re-owned by a new owner with an OpenPGP card: the menu's R, the wizard at the next power-on,
 // a power cut in the middle, the wizard continued; then the new firmware boots with the new
-// owner's code, and the vendor's signature and TOTP secret are refused.
+// owner's code, and the vendor's signature, TOTP secret and TPM authorisations are refused.
 //
 // The card is the project's simulator (internal/card/cardsim) on the host, behind QEMU's USB
 // CCID reader (usb-ccid + ccid-card-passthru, VSCard protocol): glint in the guest reaches it
@@ -29,25 +35,33 @@ import (
 // on usb-storage.
 //
 // Boots: 1 vendor set-up + 1 menu R + 2 wizard (cut after step 4, continued) + 1 the new
-// firmware to the OS + 1 the vendor's manifest and TOTP record put back = 6.
+// firmware to the OS + 1 the vendor's manifest and TOTP record put back = 6. The TPM
+// authorisations are tried on the host against the laptop's TPM while it is off (no boot).
 
 // ownBoots is the number of power-ons TestReown makes.
 const ownBoots = 6
 
 func TestReown(t *testing.T) {
 	needTools(t, CorebootTPM2)
+	if os.Getenv("GLINT_E2E_SERIAL") == "" {
+		t.Parallel() // one machine: it shares the two QEMU slots with the other tables
+	}
 	m := NewMachine(t, CorebootTPM2, "own-tpm2")
 	b := &bench{m: m}
 	card := startCard(t, m)
 
 	vendorURI, vendor := shipByVendor(t, b, "01-vendor-setup")
+	// The vendor's TPM authorisations as the vendor knows them (derived from its key and the
+	// TPM as shipped); they work now.
+	vendorAuths := []tpm.HierarchyAuth{shippedAuth(t, m)}
 	newOwnerPlugsIn(t, m, card)
 	menuReown(t, b, vendorURI, "02-menu-reown")
 
 	// The wizard runs first thing at the next power-on. A power cut after step 4: the chip
 	// holds the new owner's key, /boot is still the vendor's.
+	shipped := readFile(t, m.ROM)
 	r := m.Boot(t, "03-wizard")
-	userPIN, fpr := wizardKeysAndFirmware(t, r)
+	userPIN, fpr, backup := wizardKeysAndFirmware(t, r)
 	expect(t, r, `Continue with step 5 .*\(yes\) `, toStep)
 	r.Stop(t)
 
@@ -77,7 +91,118 @@ func TestReown(t *testing.T) {
 	r.Screenshot(t, "own-vendor-refused")
 	must(t, r.Send("p"))
 	r.Wait(t, toStopped)
+
+	ownerAuthsAfterReown(t, m, userPIN, vendorAuths)
+
+	// The chip's previous contents (the vendor's firmware) are on the new owner's USB drive.
+	got := filepath.Join(t.TempDir(), "backup.rom")
+	must(t, run("mcopy", "-i", m.USB+"@@1M", "::/"+backup, got))
+	if !bytes.Equal(readFile(t, got), shipped) {
+		t.Errorf("the firmware backup %s on the USB drive is not the chip as shipped", backup)
+	}
 	t.Logf("%d boots", ownBoots)
+}
+
+// scratchNV is an NV index the host checks define and delete to try the owner hierarchy.
+const scratchNV = 0x01800F17
+
+// tryOwner uses a on the owner hierarchy (defines and deletes scratchNV: nothing stays).
+func tryOwner(dev tpm.TPM, a tpm.HierarchyAuth) error {
+	dev.UseAuth(a)
+	if err := dev.NVDefine(tpm.NVSpace{Index: scratchNV, Size: 8}); err != nil {
+		return err
+	}
+	return dev.NVUndefine(scratchNV)
+}
+
+// shippedAuth is the vendor's TPM authorisation on the laptop as shipped: derived from the
+// vendor's key file and the TPM's identity (ownerauth, as glint does at set-up). It must open
+// the owner and lockout hierarchies now, or the refusal afterwards would prove nothing.
+// Host-side, no boot.
+func shippedAuth(t *testing.T, m *Machine) tpm.HierarchyAuth {
+	t.Helper()
+	port, stop := hostTPM(t, m)
+	defer stop()
+	dev, err := tpm.Open("swtpm:tcp:127.0.0.1:" + port)
+	must(t, err)
+	defer dev.Close()
+	id, err := dev.Identity()
+	must(t, err)
+	a := vendorAuth(t, m, id)
+	if err := tryOwner(dev, a); err != nil {
+		t.Fatalf("the vendor's own TPM owner authorisation does not work on the shipped laptop: %v", err)
+	}
+	if err := dev.ResetLockout(); err != nil {
+		t.Fatalf("the vendor's own lockout authorisation does not work on the shipped laptop: %v", err)
+	}
+	return a
+}
+
+// vendorAuth derives the vendor's TPM authorisations for the TPM with identity id from the
+// vendor's key file (the previous owner still has it).
+func vendorAuth(t *testing.T, m *Machine, id *tpm.Identity) tpm.HierarchyAuth {
+	t.Helper()
+	key, err := os.ReadFile(m.Owner.SecretFile)
+	must(t, err)
+	k, err := manifest.NewKeySigner(key, []byte(m.Owner.Passphrase))
+	must(t, err)
+	defer k.Wipe()
+	s, err := ownerauth.FromKeyFile(k, id)
+	must(t, err)
+	a, err := ownerauth.Auth(s, id)
+	must(t, err)
+	return a
+}
+
+// ownerAuthsAfterReown: after the re-ownership, on the host against the laptop's TPM (what the
+// previous owner could try with its key, on the machine or after stealing it): the new owner's
+// authorisations (the card signs the TPM's challenge with the user PIN) open the owner and
+// lockout hierarchies; the vendor's as it knew them, the vendor's derived for the new TPM
+// identity, and the factory's empty ones are refused. No boot.
+func ownerAuthsAfterReown(t *testing.T, m *Machine, userPIN string, vendorAuths []tpm.HierarchyAuth) {
+	t.Helper()
+	port, stop := hostTPM(t, m)
+	defer stop()
+	dev, err := tpm.Open("swtpm:tcp:127.0.0.1:" + port)
+	must(t, err)
+	defer dev.Close()
+	id, err := dev.Identity()
+	must(t, err)
+
+	sim, err := cardsim.New(cardsim.Options{Path: filepath.Join(m.Dir, "card.json")})
+	must(t, err)
+	c, err := card.Open(sim.Transport(true))
+	must(t, err)
+	s, err := card.NewSigner(c, card.FixedPIN([]byte(userPIN)))
+	must(t, err)
+	sec, err := ownerauth.FromCard(s, id, nil)
+	must(t, err)
+	mine, err := ownerauth.Auth(sec, id)
+	must(t, err)
+	if err := tryOwner(dev, mine); err != nil {
+		t.Errorf("the new owner's TPM owner authorisation (from the card) is refused: %v", err)
+	}
+	// the lockout hierarchy first with the right value: a wrong one blocks it until the TPM restarts
+	if err := dev.ResetLockout(); err != nil {
+		t.Errorf("the new owner's lockout authorisation (from the card) is refused: %v", err)
+	}
+
+	others := map[string]tpm.HierarchyAuth{"factory empty": {Owner: []byte{}, Lockout: []byte{}},
+		"vendor's for the new TPM identity": vendorAuth(t, m, id)}
+	for i, a := range vendorAuths {
+		others[fmt.Sprintf("vendor's as shipped #%d", i+1)] = a
+	}
+	for name, a := range others {
+		var he *tpm.HierarchyAuthError
+		if err := tryOwner(dev, a); !errors.As(err, &he) {
+			t.Errorf("the %s owner authorisation: %v, want refused for its authorisation", name, err)
+		}
+		dev.UseAuth(a)
+		if err := dev.ResetLockout(); !errors.As(err, &he) {
+			t.Errorf("the %s lockout authorisation: %v, want refused", name, err)
+		}
+	}
+	t.Logf("TPM: the new owner's authorisations work, the vendor's and the factory's are refused")
 }
 
 // shipByVendor is the vendor's first-boot set-up with its key (the machine's key stick): the
@@ -127,8 +252,9 @@ func menuReown(t *testing.T, b *bench, vendorURI, scenario string) {
 
 // wizardKeysAndFirmware answers steps 1-4 of the wizard at the console: TPM reset, the key made
 // on the card with generated PINs, the firmware written. It returns the user PIN (what the
-// owner writes down) and the owner key's fingerprint.
-func wizardKeysAndFirmware(t *testing.T, r *Run) (userPIN, fpr string) {
+// owner writes down), the owner key's fingerprint and where on the USB drive the chip's
+// previous contents were kept.
+func wizardKeysAndFirmware(t *testing.T, r *Run) (userPIN, fpr, backup string) {
 	t.Helper()
 	expect(t, r, `RE-OWNERSHIP: the wizard runs before anything else`, toGlint)
 	expect(t, r, `OpenPGP card: OpenPGP card \S+ \(test card\)`, toStep)
@@ -154,8 +280,9 @@ func wizardKeysAndFirmware(t *testing.T, r *Run) (userPIN, fpr string) {
 	answer(t, r, `Continue with step 4 .*\(yes\) `, "")
 	expect(t, r, `The new firmware changes PCR 7`, toStep)
 	answer(t, r, `Write the new firmware to .*\? \[yes/no\] `, "yes")
+	backup = expect(t, r, `backup kept: /run/glint/usb/(glint-firmware-backups/\S+\.rom) `, toStep)[1]
 	expect(t, r, `Firmware written`, toStep)
-	return userPIN, fpr
+	return userPIN, fpr, backup
 }
 
 // wizardSignAndSeal answers steps 5-6: /boot signed after the list is shown, the TOTP secret
