@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // SetAlgorithm chooses the key type of a slot before generating or
@@ -122,14 +124,14 @@ func (c *Card) ImportKey(s Slot, priv crypto.Signer) error {
 			return err
 		}
 		put(0x92, d)
-		wipe(d)
+		secret.Wipe(d)
 	case ed25519.PrivateKey:
 		alg = Ed25519
 		put(0x92, k.Seed())
 	default:
 		return fmt.Errorf("cannot import a %T", priv)
 	}
-	defer wipe(key)
+	defer secret.Wipe(key)
 	if err := c.SetAlgorithm(s, alg); err != nil {
 		return err
 	}
@@ -138,7 +140,7 @@ func (c *Card) ImportKey(s Slot, priv crypto.Signer) error {
 	hdr = AppendTLV(hdr, tagCardholderCertTpl, tpl)
 	hdr = AppendTLV(hdr, tagKeyData, key)
 	data := AppendTLV(nil, tagExtendedHeader, hdr)
-	defer wipe(data)
+	defer secret.Wipe(data)
 	if _, err := c.transmit(Command{INS: insPutDataOdd, P1: 0x3F, P2: 0xFF, Data: data}); err != nil {
 		return fmt.Errorf("import the %s key: %w", s, err)
 	}

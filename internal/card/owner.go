@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // PINRequest tells a PIN prompt what to ask for.
@@ -210,12 +212,12 @@ func (s *Signer) unlock() error {
 			s.pin = pin
 			return nil
 		case errors.As(err, &pe):
-			wipe(pin)
+			secret.Wipe(pin)
 			s.pin = nil
 			retry = true
 			continue
 		default:
-			wipe(pin)
+			secret.Wipe(pin)
 			s.pin = nil
 			return err
 		}
@@ -224,6 +226,6 @@ func (s *Signer) unlock() error {
 
 // Close wipes the kept PIN.
 func (s *Signer) Close() {
-	wipe(s.pin)
+	secret.Wipe(s.pin)
 	s.pin = nil
 }

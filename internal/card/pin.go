@@ -3,6 +3,8 @@ package card
 import (
 	"errors"
 	"fmt"
+
+	"github.com/glint-boot/glint/internal/secret"
 )
 
 // PIN lengths of spec 3.4 section 4.3: PW1 at least 6, PW3 at least 8
@@ -95,7 +97,7 @@ func (c *Card) ChangePIN(pw PW, old, new []byte) error {
 	data := make([]byte, 0, len(old)+len(new))
 	data = append(data, old...)
 	data = append(data, new...)
-	defer wipe(data)
+	defer secret.Wipe(data)
 	_, err := c.transmit(Command{INS: insChangeReferenceData, P2: byte(pw), Data: data})
 	return c.pinResult(pw, err)
 }
@@ -116,7 +118,7 @@ func (c *Card) ResetPINWithCode(resetCode, newPW1 []byte) error {
 		return err
 	}
 	data := append(append([]byte(nil), resetCode...), newPW1...)
-	defer wipe(data)
+	defer secret.Wipe(data)
 	_, err := c.transmit(Command{INS: insResetRetryCounter, P1: 0x00, P2: byte(PW1Sign), Data: data})
 	var se *StatusError
 	if errors.As(err, &se) && (se.SW == SWSecurityStatus || se.SW == SWAuthBlocked || se.SW&0xFFF0 == 0x63C0) {
@@ -153,10 +155,3 @@ func checkPINLength(pw PW, pin []byte) error {
 // maxPINLen is 127 (the C4 field's 7 bits); the card's own limit is
 // checked by the card.
 func maxPINLen(PW) int { return 127 }
-
-// wipe overwrites a secret.
-func wipe(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
-}
