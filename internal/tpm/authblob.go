@@ -23,24 +23,30 @@ import (
 //	ref_len u8 (0..32), policyRef
 //	branch_len u8 (32), the PolicyPCR digest of the sealed-to values (the
 //	         PolicyOR branch that needs no approval)
+//	[version 2: the approval epoch (epoch20.go): index u32, name_len u8
+//	         (2..66), the counter's TPM name, bound u64]
 //	2 times: u16 length (..2048), then TPM2B_PUBLIC / TPM2B_PRIVATE contents
 //
 // Approval (Approval.Marshal / ParseApproval):
 //
 //	magic "GLAP" (4) | version u8 = 1 | bank u16
 //	npcrs u8 (1..24), then per PCR: index u8 (strictly ascending), digest (the bank's size)
+//	[version 2: the approval epoch: index u32, name_len u8 (2..66), name, bound u64]
 //	ref_len u8 (0..32), policyRef
 //	scheme u16 (TPM_ALG_RSASSA 0x14, RSAPSS 0x16, ECDSA 0x18)
 //	key: type u8 (1 RSA: u16 modulus length 256/384/512, modulus, u32 exponent;
 //	               2 ECDSA P-256: 65-byte uncompressed point)
 //	sig_len u16 (1..512), signature
 //
-// Nothing may follow either.
+// Nothing may follow either. Version 1 (no epoch) is what glint wrote
+// before approval epochs; both versions are read, and version 1 is still
+// written for a policy without an epoch.
 
 const (
 	authBlobMagic    = "GLSA"
 	approvalMagic    = "GLAP"
 	authFmtVersion   = 1
+	epochFmtVersion  = 2      // with an approval epoch
 	maxKeyName       = 2 + 64 // nameAlg + SHA-512 digest
 	maxApprovalSig   = 512    // RSA-4096
 	keyTypeRSA       = 1
@@ -55,6 +61,7 @@ type authorizedBlob struct {
 	KeyName   []byte
 	PolicyRef []byte
 	PCRBranch []byte
+	Epoch     *Epoch // nil in version 1
 	Parts     [][]byte
 }
 
@@ -141,7 +148,7 @@ func (b *authorizedBlob) marshal() ([]byte, error) {
 		}
 	}
 	out := []byte(authBlobMagic)
-	out = append(out, authFmtVersion)
+	out = append(out, fmtVersion(b.Epoch))
 	out = binary.BigEndian.AppendUint16(out, uint16(b.Bank))
 	var flags byte
 	if b.PIN {
@@ -157,6 +164,12 @@ func (b *authorizedBlob) marshal() ([]byte, error) {
 	out = append(out, b.PolicyRef...)
 	out = append(out, byte(len(b.PCRBranch)))
 	out = append(out, b.PCRBranch...)
+	if b.Epoch != nil {
+		if err := b.Epoch.check(); err != nil {
+			return nil, fmt.Errorf("authorized blob: %w", err)
+		}
+		out = appendEpoch(out, b.Epoch)
+	}
 	for _, p := range b.Parts {
 		if len(p) > maxBlobPart {
 			return nil, fmt.Errorf("authorized blob: part of %d bytes", len(p))
@@ -168,7 +181,49 @@ func (b *authorizedBlob) marshal() ([]byte, error) {
 }
 
 // maxAuthBlobSize bounds a GLSA blob before parsing.
-const maxAuthBlobSize = 4 + 1 + 2 + 1 + 1 + pcrCount + 1 + maxKeyName + 1 + MaxPolicyRef + 1 + sha256.Size + 2*(2+maxBlobPart)
+const maxAuthBlobSize = 4 + 1 + 2 + 1 + 1 + pcrCount + 1 + maxKeyName + 1 + MaxPolicyRef + 1 + sha256.Size + maxEpochSize + 2*(2+maxBlobPart)
+
+// maxEpochSize is the encoded size of the largest epoch.
+const maxEpochSize = 4 + 1 + maxKeyName + 8
+
+func fmtVersion(e *Epoch) byte {
+	if e != nil {
+		return epochFmtVersion
+	}
+	return authFmtVersion
+}
+
+func appendEpoch(out []byte, e *Epoch) []byte {
+	out = binary.BigEndian.AppendUint32(out, e.Index)
+	out = append(out, byte(len(e.Name)))
+	out = append(out, e.Name...)
+	return binary.BigEndian.AppendUint64(out, e.Value)
+}
+
+// epoch reads an approval epoch.
+func (r *reader) epoch() (*Epoch, error) {
+	ib, ok := r.take(4)
+	if !ok {
+		return nil, r.fail("epoch index", "%v", errShort)
+	}
+	e := &Epoch{Index: binary.BigEndian.Uint32(ib)}
+	if err := checkNVIndex(e.Index); err != nil {
+		return nil, r.fail("epoch index", "%v", err)
+	}
+	var err error
+	if e.Name, err = r.bytes8("epoch counter name", maxKeyName); err != nil {
+		return nil, err
+	}
+	if len(e.Name) < 2 {
+		return nil, r.fail("epoch counter name", "%d bytes: no name", len(e.Name))
+	}
+	vb, ok := r.take(8)
+	if !ok {
+		return nil, r.fail("epoch", "%v", errShort)
+	}
+	e.Value = binary.BigEndian.Uint64(vb)
+	return e, nil
+}
 
 func parseAuthorizedBlob(untrusted []byte) (*authorizedBlob, error) {
 	r := &reader{buf: untrusted}
@@ -181,8 +236,8 @@ func parseAuthorizedBlob(untrusted []byte) (*authorizedBlob, error) {
 		return nil, r.fail("magic", "not a glint authorized sealed blob (want %q)", authBlobMagic)
 	}
 	v, ok := r.u8()
-	if !ok || v != authFmtVersion {
-		return nil, r.fail("version", "version %d; this glint reads %d", v, authFmtVersion)
+	if !ok || v != authFmtVersion && v != epochFmtVersion {
+		return nil, r.fail("version", "version %d; this glint reads %d and %d", v, authFmtVersion, epochFmtVersion)
 	}
 	bank, ok := r.u16()
 	if !ok {
@@ -211,6 +266,11 @@ func parseAuthorizedBlob(untrusted []byte) (*authorizedBlob, error) {
 	}
 	if len(b.PCRBranch) != sha256.Size {
 		return nil, r.fail("PCR branch", "%d bytes, want a SHA-256 digest", len(b.PCRBranch))
+	}
+	if v == epochFmtVersion {
+		if b.Epoch, err = r.epoch(); err != nil {
+			return nil, err
+		}
 	}
 	for i := 0; i < 2; i++ {
 		n, ok := r.u16()
@@ -241,13 +301,19 @@ func (a *Approval) Marshal() ([]byte, error) {
 	if len(a.PolicyRef) > MaxPolicyRef || len(a.Signature) == 0 || len(a.Signature) > maxApprovalSig {
 		return nil, fmt.Errorf("approval: policyRef %d bytes, signature %d bytes", len(a.PolicyRef), len(a.Signature))
 	}
+	if err := a.Policy.Epoch.check(); err != nil {
+		return nil, fmt.Errorf("approval: %w", err)
+	}
 	out := []byte(approvalMagic)
-	out = append(out, authFmtVersion)
+	out = append(out, fmtVersion(a.Policy.Epoch))
 	out = binary.BigEndian.AppendUint16(out, uint16(bank))
 	out = append(out, byte(len(pcrs)))
 	for _, p := range pcrs {
 		out = append(out, byte(p))
 		out = append(out, a.Policy.Values[p]...)
+	}
+	if a.Policy.Epoch != nil {
+		out = appendEpoch(out, a.Policy.Epoch)
 	}
 	out = append(out, byte(len(a.PolicyRef)))
 	out = append(out, a.PolicyRef...)
@@ -278,7 +344,7 @@ func (a *Approval) Marshal() ([]byte, error) {
 
 // maxApprovalSize bounds an approval before parsing: 24 SHA-512 PCRs, an
 // RSA-4096 key and signature.
-const maxApprovalSize = 4 + 1 + 2 + 1 + pcrCount*(1+64) + 1 + MaxPolicyRef + 2 + 1 + 2 + 512 + 4 + 2 + maxApprovalSig
+const maxApprovalSize = 4 + 1 + 2 + 1 + pcrCount*(1+64) + maxEpochSize + 1 + MaxPolicyRef + 2 + 1 + 2 + 512 + 4 + 2 + maxApprovalSig
 
 // ParseApproval decodes an approval read from disk. Its signature is
 // checked by Check (in Go) and by the TPM (UnsealAuthorized).
@@ -293,8 +359,8 @@ func ParseApproval(untrusted []byte) (*Approval, error) {
 		return nil, r.fail("magic", "not a glint approval (want %q)", approvalMagic)
 	}
 	v, ok := r.u8()
-	if !ok || v != authFmtVersion {
-		return nil, r.fail("version", "version %d; this glint reads %d", v, authFmtVersion)
+	if !ok || v != authFmtVersion && v != epochFmtVersion {
+		return nil, r.fail("version", "version %d; this glint reads %d and %d", v, authFmtVersion, epochFmtVersion)
 	}
 	bank, ok := r.u16()
 	if !ok {
@@ -324,6 +390,11 @@ func ParseApproval(untrusted []byte) (*Approval, error) {
 			return nil, r.fail("PCR value", "%v", errShort)
 		}
 		a.Policy.Values[p] = append([]byte(nil), d...)
+	}
+	if v == epochFmtVersion {
+		if a.Policy.Epoch, err = r.epoch(); err != nil {
+			return nil, err
+		}
 	}
 	if a.PolicyRef, err = r.bytes8("policyRef", MaxPolicyRef); err != nil {
 		return nil, err
@@ -398,6 +469,16 @@ func KeyFingerprint(pub crypto.PublicKey) string {
 		return "invalid key"
 	}
 	return fmt.Sprintf("%x", n[2:])
+}
+
+// AuthorizedBlobEpoch returns the approval epoch the sealed-to branch of a
+// SealAuthorized blob is bound to (nil for a blob without one).
+func AuthorizedBlobEpoch(blob []byte) (*Epoch, error) {
+	b, err := parseAuthorizedBlob(blob)
+	if err != nil {
+		return nil, err
+	}
+	return b.Epoch.clone(), nil
 }
 
 // IsAuthorizedBlob reports whether blob is a SealAuthorized blob (rather

@@ -23,6 +23,11 @@ func FuzzParseApproval(f *testing.F) {
 		func() (*Approval, error) { return SignApproval(seedPolicy(), []byte("glint-totp"), ec, false) },
 		func() (*Approval, error) { return SignApproval(seedPolicy(), []byte("glint-disk"), rk, false) },
 		func() (*Approval, error) { return SignApproval(seedPolicy(), nil, rk, true) },
+		func() (*Approval, error) {
+			p := seedPolicy()
+			p.Epoch = &Epoch{Index: 0x0180474f, Name: append([]byte{0, 0x0b}, bytes.Repeat([]byte{0xe}, 32)...), Value: 1 << 40}
+			return SignApproval(p, []byte("glint-totp"), ec, false)
+		},
 	} {
 		ap, err := a()
 		if err != nil {
@@ -64,6 +69,8 @@ func FuzzParseAuthorizedBlob(f *testing.F) {
 	for _, b := range []*authorizedBlob{
 		{Bank: SHA256, PCRs: []int{0, 1, 2, 3, 4, 7}, KeyName: name, PolicyRef: []byte("glint-totp"), PCRBranch: make([]byte, 32), Parts: [][]byte{make([]byte, 78), make([]byte, 126)}},
 		{Bank: SHA1, PIN: true, PCRs: []int{7}, KeyName: name, PCRBranch: bytes.Repeat([]byte{9}, 32), Parts: [][]byte{{1}, {2}}},
+		{Bank: SHA256, PCRs: []int{0, 1, 2, 3, 4, 7}, KeyName: name, PolicyRef: []byte("glint-totp+epoch"), PCRBranch: make([]byte, 32),
+			Epoch: &Epoch{Index: 0x0180474f, Name: append([]byte{0, 0x0b}, bytes.Repeat([]byte{0xe}, 32)...), Value: 7}, Parts: [][]byte{make([]byte, 78), make([]byte, 126)}},
 	} {
 		raw, err := b.marshal()
 		if err != nil {

@@ -217,15 +217,32 @@ func orList(a, b []byte) tpm2.TPMLDigest {
 }
 
 // ApprovedPolicyDigest is the policy an approval approves: TPM2_PolicyPCR
-// over the policy's bank and PCRs with the digest of its values, computed
-// offline (so predicted values can be approved before they exist).
+// over the policy's bank and PCRs with the digest of its values, then, for
+// an epoch-bound policy, TPM2_PolicyNV(counter <= epoch) (epoch20.go);
+// computed offline (so predicted values can be approved before they exist).
 func ApprovedPolicyDigest(policy PCRPolicy) ([]byte, error) {
 	bank, pcrs, err := checkPolicy(policy, Version20)
 	if err != nil {
 		return nil, err
 	}
-	d, _, err := pcrPolicyDigest(bank, pcrs, policy.Values, false)
-	return d, err
+	return branchDigest(bank, pcrs, policy.Values, policy.Epoch)
+}
+
+// branchDigest is PolicyPCR over values, then PolicyNV when e is set.
+func branchDigest(bank Alg, pcrs []int, values map[int][]byte, e *Epoch) ([]byte, error) {
+	if err := e.check(); err != nil {
+		return nil, err
+	}
+	calc, _, err := pcrPolicyCalc(bank, pcrs, values)
+	if err != nil {
+		return nil, err
+	}
+	if e != nil {
+		if err := e.policyNV().Update(calc); err != nil {
+			return nil, err
+		}
+	}
+	return calc.Hash().Digest, nil
 }
 
 // ApprovalDigest is what the approval key signs: aHash =
@@ -248,7 +265,11 @@ func ApprovalDigest(policy PCRPolicy, policyRef []byte) ([]byte, error) {
 // SignApproval signs policy with a Go signer (a file key, or tests; a key
 // on a card signs the same ApprovalDigest through its own tool). RSA keys
 // sign PKCS#1 v1.5 unless pss.
+//
+// policyRef is the purpose's ("glint-totp"); an epoch-bound policy is
+// signed for EpochRef of it (ApprovalRefFor).
 func SignApproval(policy PCRPolicy, policyRef []byte, key crypto.Signer, pss bool) (*Approval, error) {
+	policyRef = ApprovalRefFor(policy, policyRef)
 	digest, err := ApprovalDigest(policy, policyRef)
 	if err != nil {
 		return nil, err
@@ -337,7 +358,11 @@ func (a *Approval) tpmSignature() (tpm2.TPMTSignature, error) {
 type Authorizer interface {
 	// SealAuthorized seals secret so that it unseals when the PCRs hold
 	// policy's values, or any values over the same bank and PCRs that
-	// key approves for policyRef (and with pin).
+	// key approves for policyRef (and with pin). With policy.Epoch the
+	// secret is bound to that approval epoch counter (epoch20.go): the
+	// sealed-to values hold while the counter reads at most
+	// policy.Epoch.Value, and only epoch-bound approvals for
+	// EpochRef(policyRef) open it.
 	SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []byte, policy PCRPolicy, pin []byte) ([]byte, error)
 	// UnsealAuthorized returns the secret if the PCRs hold the sealed-to
 	// values (approval nil) or the approval verifies and the PCRs hold the
@@ -357,9 +382,18 @@ func (d *tpm20) SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []
 	if err != nil {
 		return nil, err
 	}
-	pcrBranch, _, err := pcrPolicyDigest(bank, pcrs, policy.Values, false)
+	pcrBranch, err := branchDigest(bank, pcrs, policy.Values, policy.Epoch)
 	if err != nil {
 		return nil, err
+	}
+	if policy.Epoch != nil {
+		// A secret bound to a counter this TPM does not have, or whose
+		// bound the counter already passed, could never unseal in its
+		// sealed-to state: refuse it now.
+		if err := d.checkEpochNow(policy.Epoch); err != nil {
+			return nil, fmt.Errorf("seal: %w", err)
+		}
+		policyRef = EpochRef(policyRef)
 	}
 	authPolicy, err := AuthorizedPolicyDigest(pcrBranch, key, policyRef, len(pin) > 0)
 	if err != nil {
@@ -372,7 +406,7 @@ func (d *tpm20) SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []
 	if err != nil {
 		return nil, err
 	}
-	b := &authorizedBlob{Bank: bank, PIN: len(pin) > 0, PCRs: pcrs, KeyName: name, PolicyRef: append([]byte(nil), policyRef...), PCRBranch: pcrBranch, Parts: parts}
+	b := &authorizedBlob{Bank: bank, PIN: len(pin) > 0, PCRs: pcrs, KeyName: name, PolicyRef: append([]byte(nil), policyRef...), PCRBranch: pcrBranch, Epoch: policy.Epoch.clone(), Parts: parts}
 	return b.marshal()
 }
 
@@ -447,8 +481,14 @@ func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, 
 		if string(name) != string(b.KeyName) {
 			return nil, fmt.Errorf("%w: signed by a key other than the approval key this secret was sealed to", ErrApproval)
 		}
+		if b.Epoch != nil && a.Policy.Epoch == nil {
+			return nil, fmt.Errorf("%w: an approval made before approval epochs (it could be replayed forever); this secret accepts only epoch-bound approvals: approve the image again", ErrApproval)
+		}
 		if string(a.PolicyRef) != string(b.PolicyRef) {
 			return nil, fmt.Errorf("%w: approval for %q, this secret is %q", ErrApproval, a.PolicyRef, b.PolicyRef)
+		}
+		if b.Epoch != nil && (a.Policy.Epoch.Index != b.Epoch.Index || string(a.Policy.Epoch.Name) != string(b.Epoch.Name)) {
+			return nil, fmt.Errorf("%w: bound to approval epoch counter 0x%08x, this secret to 0x%08x (another counter or a redefined one)", ErrApproval, a.Policy.Epoch.Index, b.Epoch.Index)
 		}
 		bank, pcrs, err := checkPolicy(a.Policy, Version20)
 		if err != nil {
@@ -460,7 +500,7 @@ func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, 
 		if err := a.Check(); err != nil {
 			return nil, err
 		}
-		if approved, _, err = pcrPolicyDigest(bank, pcrs, a.Policy.Values, false); err != nil {
+		if approved, err = ApprovedPolicyDigest(a.Policy); err != nil {
 			return nil, err
 		}
 		if sig, err = a.tpmSignature(); err != nil {
@@ -483,6 +523,23 @@ func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, 
 		return nil, err
 	}
 	branches := orList(b.PCRBranch, calc.Hash().Digest)
+	// The epoch this session is bound to: the approval's, or the
+	// sealed-to branch's. A bound the counter passed is named here; the
+	// TPM refuses it anyway (PolicyNV).
+	var bound *Epoch
+	if b.Epoch != nil {
+		bound = b.Epoch
+		if a != nil {
+			bound = a.Policy.Epoch
+		}
+		if err := d.checkEpochNow(bound); err != nil && epochPrecheck {
+			var ee *EpochError
+			if errors.As(err, &ee) {
+				return nil, &PolicyError{Bank: b.Bank, PCRs: b.PCRs, Err: err}
+			}
+			return nil, err
+		}
+	}
 	auth := pinAuth(pin)
 	defer wipe(auth)
 
@@ -533,6 +590,15 @@ func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, 
 	}
 	if _, err := (tpm2.PolicyPCR{PolicySession: sess.Handle(), Pcrs: selection}).Execute(d.t); err != nil {
 		return nil, wrap20("TPM2_PolicyPCR", err)
+	}
+	if bound != nil {
+		nv := bound.policyNV()
+		nv.PolicySession = sess.Handle()
+		if _, err := nv.Execute(d.t); err != nil {
+			// TPM_RC_POLICY: the counter moved past the bound since the
+			// check above (Part 3, 23.9).
+			return nil, policyErr("TPM2_PolicyNV", err)
+		}
 	}
 	if a != nil {
 		if _, err := (tpm2.PolicyAuthorize{

@@ -78,6 +78,10 @@ type PolicyError struct {
 }
 
 func (e *PolicyError) Error() string {
+	var re *ResponseError
+	if errors.Is(e.Err, ErrEpochPassed) || errors.As(e.Err, &re) && re.Command == "TPM2_PolicyNV" {
+		return fmt.Sprintf("the approval epoch this secret (%s PCRs %s) was released under has passed: %v", e.Bank, joinInts(e.PCRs), e.Err)
+	}
 	return fmt.Sprintf("the PCR values this secret was sealed to (%s PCRs %s) no longer match the TPM's current values: something measured into them changed since sealing",
 		e.Bank, joinInts(e.PCRs))
 }

@@ -48,6 +48,9 @@ func checkPolicy(policy PCRPolicy, v Version) (Alg, []int, error) {
 			bank = SHA1
 		}
 	}
+	if v == Version12 && policy.Epoch != nil {
+		return 0, nil, fmt.Errorf("%w: TPM 1.2 has no policy sessions: a secret cannot be bound to an approval epoch", ErrUnsupported)
+	}
 	if v == Version12 && bank != SHA1 {
 		return 0, nil, fmt.Errorf("%w: TPM 1.2 has only the sha1 bank, not %s", ErrUnsupported, bank)
 	}
@@ -79,6 +82,21 @@ func checkPolicy(policy PCRPolicy, v Version) (Alg, []int, error) {
 // Computing it rather than running a trial session is what lets a secret be
 // sealed to predicted values the PCRs do not hold yet.
 func pcrPolicyDigest(bank Alg, pcrs []int, values map[int][]byte, pin bool) ([]byte, tpm2.TPMLPCRSelection, error) {
+	calc, selection, err := pcrPolicyCalc(bank, pcrs, values)
+	if err != nil {
+		return nil, selection, err
+	}
+	if pin {
+		if err := (tpm2.PolicyAuthValue{}).Update(calc); err != nil {
+			return nil, selection, err
+		}
+	}
+	return calc.Hash().Digest, selection, nil
+}
+
+// pcrPolicyCalc is a policy calculator holding the PolicyPCR digest of the
+// expected values, for callers that extend the policy further.
+func pcrPolicyCalc(bank Alg, pcrs []int, values map[int][]byte) (*tpm2.PolicyCalculator, tpm2.TPMLPCRSelection, error) {
 	sel, err := pcrSelect(pcrs)
 	if err != nil {
 		return nil, tpm2.TPMLPCRSelection{}, err
@@ -95,12 +113,7 @@ func pcrPolicyDigest(bank Alg, pcrs []int, values map[int][]byte, pin bool) ([]b
 	if err := (tpm2.PolicyPCR{PcrDigest: tpm2.TPM2BDigest{Buffer: h.Sum(nil)}, Pcrs: selection}).Update(calc); err != nil {
 		return nil, selection, err
 	}
-	if pin {
-		if err := (tpm2.PolicyAuthValue{}).Update(calc); err != nil {
-			return nil, selection, err
-		}
-	}
-	return calc.Hash().Digest, selection, nil
+	return calc, selection, nil
 }
 
 // createSRK creates the storage primary; the caller must flush it.
@@ -124,6 +137,9 @@ func (d *tpm20) Seal(secret []byte, policy PCRPolicy, pin []byte) ([]byte, error
 	bank, pcrs, err := checkPolicy(policy, Version20)
 	if err != nil {
 		return nil, err
+	}
+	if policy.Epoch != nil {
+		return nil, errors.New("seal: an approval epoch binds owner approvals: seal with SealAuthorized")
 	}
 	authPolicy, _, err := pcrPolicyDigest(bank, pcrs, policy.Values, len(pin) > 0)
 	if err != nil {

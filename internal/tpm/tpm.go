@@ -131,6 +131,10 @@ type Transport interface {
 type PCRPolicy struct {
 	Bank   Alg            // SHA256 on TPM 2.0 (default), SHA1 on TPM 1.2
 	Values map[int][]byte // PCR index -> expected digest
+	// Epoch, on TPM 2.0, also binds the policy to an NV counter: it holds
+	// only while the counter reads at most Epoch.Value (epoch20.go). nil:
+	// the PCR values alone.
+	Epoch *Epoch
 }
 
 // NVSpace describes an NV index to define.
