@@ -59,7 +59,9 @@ type Signer interface {
 }
 
 // Approve signs policy for purpose and checks the signature before
-// returning it (a card that signed with another key is caught here).
+// returning it (a card that signed with another key is caught here). An
+// epoch-bound policy (policy.Epoch, see EpochIndex) is signed for
+// tpm.EpochRef(purpose).
 func Approve(policy tpm.PCRPolicy, purpose string, s Signer) (*tpm.Approval, error) {
 	pub, err := s.Public()
 	if err != nil {
@@ -68,7 +70,8 @@ func Approve(policy tpm.PCRPolicy, purpose string, s Signer) (*tpm.Approval, err
 	if _, err := tpm.ApprovalKeyName(pub); err != nil {
 		return nil, fmt.Errorf("approval key %s: %w", s, err)
 	}
-	digest, err := tpm.ApprovalDigest(policy, []byte(purpose))
+	ref := tpm.ApprovalRefFor(policy, []byte(purpose))
+	digest, err := tpm.ApprovalDigest(policy, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +79,7 @@ func Approve(policy tpm.PCRPolicy, purpose string, s Signer) (*tpm.Approval, err
 	if err != nil {
 		return nil, fmt.Errorf("sign the approval with %s: %w", s, err)
 	}
-	a := &tpm.Approval{Policy: policy, PolicyRef: []byte(purpose), Key: pub, Scheme: scheme, Signature: sig}
+	a := &tpm.Approval{Policy: policy, PolicyRef: ref, Key: pub, Scheme: scheme, Signature: sig}
 	if err := a.Check(); err != nil {
 		return nil, fmt.Errorf("the signature %s made does not verify with its public key: %w", s, err)
 	}
@@ -116,7 +119,7 @@ func Save(dir string, a *tpm.Approval) (string, error) {
 }
 
 func purposeName(ref []byte) string {
-	s := string(ref)
+	s := strings.TrimSuffix(string(ref), tpm.EpochRefSuffix)
 	if s == "" || strings.ContainsFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
 	}) {
@@ -162,7 +165,7 @@ func Load(dir, purpose string) ([]*tpm.Approval, []error) {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			continue
 		}
-		if string(a.PolicyRef) != purpose {
+		if string(a.PolicyRef) != purpose && string(a.PolicyRef) != string(tpm.EpochRef([]byte(purpose))) {
 			errs = append(errs, fmt.Errorf("%s: an approval for %q, not %q", p, a.PolicyRef, purpose))
 			continue
 		}
@@ -192,24 +195,21 @@ func readCapped(path string, limit int64) ([]byte, error) {
 }
 
 // Find returns the approval (by key, if key is not nil) whose values are
-// exactly want's, or nil. The TPM decides; this only picks the candidate.
+// exactly want's, or nil. With want.Epoch (the counter now) it skips
+// approvals of an older epoch, which the TPM would refuse, and of the rest
+// prefers the lowest epoch, so that using it retires no more than needed
+// (Commit). The TPM decides; this only picks the candidate.
 func Find(list []*tpm.Approval, want tpm.PCRPolicy, key crypto.PublicKey) *tpm.Approval {
 	wantName := []byte(nil)
 	if key != nil {
 		wantName, _ = tpm.ApprovalKeyName(key)
 	}
+	var best *tpm.Approval
 	for _, a := range list {
-		if a.Policy.Bank != want.Bank || len(a.Policy.Values) != len(want.Values) {
+		if want.Epoch != nil && a.Policy.Epoch != nil && a.Policy.Epoch.Value < want.Epoch.Value {
 			continue
 		}
-		same := true
-		for p, v := range want.Values {
-			if !bytes.Equal(a.Policy.Values[p], v) {
-				same = false
-				break
-			}
-		}
-		if !same {
+		if !sameValues(a.Policy, want) {
 			continue
 		}
 		if wantName != nil {
@@ -217,9 +217,47 @@ func Find(list []*tpm.Approval, want tpm.PCRPolicy, key crypto.PublicKey) *tpm.A
 				continue
 			}
 		}
-		return a
+		if best == nil || epochOf(a) < epochOf(best) {
+			best = a
+		}
 	}
-	return nil
+	return best
+}
+
+// epochOf orders approvals: one without an epoch first (it is the only
+// kind a secret sealed before epochs takes), then by epoch.
+func epochOf(a *tpm.Approval) uint64 {
+	if a.Policy.Epoch == nil {
+		return 0
+	}
+	return a.Policy.Epoch.Value + 1
+}
+
+// Superseded counts the approvals for exactly want's values whose epoch
+// the counter (want.Epoch) has passed: why no approval matched.
+func Superseded(list []*tpm.Approval, want tpm.PCRPolicy) int {
+	if want.Epoch == nil {
+		return 0
+	}
+	n := 0
+	for _, a := range list {
+		if a.Policy.Epoch != nil && a.Policy.Epoch.Value < want.Epoch.Value && sameValues(a.Policy, want) {
+			n++
+		}
+	}
+	return n
+}
+
+func sameValues(a, b tpm.PCRPolicy) bool {
+	if a.Bank != b.Bank || len(a.Values) != len(b.Values) {
+		return false
+	}
+	for p, v := range b.Values {
+		if !bytes.Equal(a.Values[p], v) {
+			return false
+		}
+	}
+	return true
 }
 
 // Describe is one line for the owner: what an approval approves.
@@ -233,6 +271,9 @@ func Describe(a *tpm.Approval) string {
 	fmt.Fprintf(&b, "%s: %s PCRs", a.PolicyRef, a.Policy.Bank)
 	for _, p := range pcrs {
 		fmt.Fprintf(&b, " %d=%x", p, a.Policy.Values[p][:4])
+	}
+	if a.Policy.Epoch != nil {
+		fmt.Fprintf(&b, " epoch %d", a.Policy.Epoch.Value)
 	}
 	fmt.Fprintf(&b, " (key %s, %s)", tpm.KeyFingerprint(a.Key)[:16], a.Scheme)
 	return b.String()

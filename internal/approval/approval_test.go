@@ -274,3 +274,52 @@ func TestUnsealSealedToThenApproved(t *testing.T) {
 		t.Fatalf("approved state: %q %v %v", got, a, err)
 	}
 }
+
+// Approvals of one state at several epochs: Find skips those the counter
+// has passed and takes the lowest of the rest (using it retires no more
+// than needed); Superseded counts the passed ones, to name them.
+func TestFindByEpoch(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keyPath := filepath.Join(t.TempDir(), "approval.pem")
+	if err := WriteKeyFile(keyPath, k); err != nil {
+		t.Fatal(err)
+	}
+	s := &KeyFile{Path: keyPath}
+	name := append([]byte{0, 0x0b}, bytes.Repeat([]byte{7}, 32)...)
+	at := func(v uint64) *tpm.Epoch { return &tpm.Epoch{Index: EpochIndex, Name: name, Value: v} }
+	state := func(e *tpm.Epoch) tpm.PCRPolicy {
+		return tpm.PCRPolicy{Bank: tpm.SHA256, Values: map[int][]byte{2: bytes.Repeat([]byte{5}, 32), 7: make([]byte, 32)}, Epoch: e}
+	}
+	dir := t.TempDir()
+	for _, v := range []uint64{6, 3, 4} {
+		a, err := Approve(state(at(v)), PurposeTOTP, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(a.PolicyRef) != PurposeTOTP+tpm.EpochRefSuffix {
+			t.Fatalf("an epoch-bound approval for %q", a.PolicyRef)
+		}
+		if _, err := Save(dir, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, errs := Load(dir, PurposeTOTP)
+	if len(list) != 3 || len(errs) != 0 {
+		t.Fatalf("loaded %d (one file per epoch), errors %v", len(list), errs)
+	}
+	if a := Find(list, state(at(4)), k.Public()); a == nil || a.Policy.Epoch.Value != 4 {
+		t.Fatalf("counter at 4: found %v", a)
+	}
+	if n := Superseded(list, state(at(4))); n != 1 {
+		t.Fatalf("counter at 4: %d superseded, want 1", n)
+	}
+	if a := Find(list, state(at(7)), k.Public()); a != nil {
+		t.Fatalf("counter at 7: found %s", Describe(a))
+	}
+	if n := Superseded(list, state(at(7))); n != 3 {
+		t.Fatalf("counter at 7: %d superseded, want 3", n)
+	}
+	if !strings.Contains(Describe(list[0]), " epoch ") {
+		t.Errorf("Describe does not name the epoch: %s", Describe(list[0]))
+	}
+}

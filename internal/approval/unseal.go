@@ -14,7 +14,8 @@ import (
 // expects now, PCR 4 at its start value) is handed to the TPM until one
 // opens it; key, if not nil, limits them to that approval key. It returns
 // the approval used (nil in the sealed-to state). A state nobody approved
-// is a *tpm.PolicyError, as with Seal.
+// is a *tpm.PolicyError, as with Seal. want.Epoch, the approval epoch
+// counter now, lets approvals of an older epoch be skipped and named.
 func Unseal(t tpm.Authorizer, blob []byte, dir, purpose string, want tpm.PCRPolicy, key crypto.PublicKey, pin []byte) ([]byte, *tpm.Approval, error) {
 	secret, err := t.UnsealAuthorized(blob, nil, pin)
 	var pe *tpm.PolicyError
@@ -44,6 +45,9 @@ func Unseal(t tpm.Authorizer, blob []byte, dir, purpose string, want tpm.PCRPoli
 	}
 	if len(tried) > 0 {
 		return nil, nil, fmt.Errorf("%w (the approvals for the values the PCRs hold now were refused: %w)", err, errors.Join(tried...))
+	}
+	if n := Superseded(list, want); n > 0 {
+		return nil, nil, fmt.Errorf("%w (%d approval(s) in %s for the values the PCRs hold now are of an older approval epoch: a newer approval has been used on this machine since, so this firmware is one the owner moved away from: %w)", err, n, dir, tpm.ErrEpochPassed)
 	}
 	return nil, nil, fmt.Errorf("%w (and no approval in %s for the values the PCRs hold now)", err, dir)
 }

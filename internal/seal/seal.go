@@ -93,6 +93,11 @@ type Request struct {
 	// for the purpose open the secret too (tpm.Authorizer.SealAuthorized;
 	// docs/firmware-updates.md). nil: sealed to Values alone.
 	ApprovalKey crypto.PublicKey
+	// Epoch binds a secret sealed with ApprovalKey to the approval epoch
+	// counter (tpm epoch20.go): its sealed-to values hold while the counter
+	// reads at most Epoch.Value, and only approvals of a current epoch open
+	// it. nil: not bound (as before epochs). Ignored without ApprovalKey.
+	Epoch *tpm.Epoch
 }
 
 // Seal seals secret with the TPM and returns the record to store.
@@ -104,6 +109,7 @@ func Seal(t tpm.TPM, secret []byte, req Request) (*Record, error) {
 	var blob []byte
 	var err error
 	if a, ok := t.(tpm.Authorizer); ok && req.ApprovalKey != nil {
+		policy.Epoch = req.Epoch
 		blob, err = a.SealAuthorized(secret, req.ApprovalKey, []byte(ApprovalRef(req.Purpose)), policy, req.PIN)
 	} else {
 		blob, err = t.Seal(secret, policy, req.PIN)
@@ -199,7 +205,11 @@ func (e *MismatchError) Unwrap() error { return e.Cause }
 func (e *MismatchError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "the TPM refused to release the %s secret: the measured boot state differs from when it was sealed", e.Purpose)
-	if len(e.Changed) == 0 {
+	epoch := errors.Is(e.Cause, tpm.ErrEpochPassed)
+	if epoch {
+		b.WriteString("\n  this state belongs to an older approval epoch: a newer firmware the owner approved has booted on this machine since, so the firmware left behind (or a kept copy of its approval) no longer gets the secret")
+	}
+	if len(e.Changed) == 0 && !epoch {
 		b.WriteString(" (all recorded PCR values still match: the sealed object or the TPM changed; reseal it)")
 		return b.String()
 	}

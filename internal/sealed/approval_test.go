@@ -42,11 +42,12 @@ func TestTOTPSurvivesApprovedFirmwareUpdate(t *testing.T) {
 	if !errors.As(err, &me) || len(me.Changed) != 1 || me.Changed[0].Index != 2 {
 		t.Fatalf("unapproved firmware: %v", err)
 	}
-	// The owner approves exactly this state (as glint flash --approval-key
-	// does from the prediction before writing).
+	// The owner approves exactly this state at the next approval epoch
+	// (as glint flash --approval-key does from the prediction before
+	// writing; sealing defined the counter).
 	now, err := tp.ReadPCRs(rec.Bank, rec.PCRList())
 	must(t, err)
-	a, err := approval.Approve(tpm.PCRPolicy{Bank: rec.Bank, Values: now}, approval.PurposeTOTP, &approval.KeyFile{Path: keyFile})
+	a, err := approval.Approve(tpm.PCRPolicy{Bank: rec.Bank, Values: now, Epoch: nextEpoch(t, tp)}, approval.PurposeTOTP, &approval.KeyFile{Path: keyFile})
 	must(t, err)
 	_, err = approval.Save(s.ApprovalsDir(), a)
 	must(t, err)
@@ -81,7 +82,7 @@ func TestDiskKeySurvivesApprovedFirmwareUpdate(t *testing.T) {
 	}
 	now, err := tp.ReadPCRs(rec.Bank, rec.PCRList())
 	must(t, err)
-	a, err := approval.Approve(tpm.PCRPolicy{Bank: rec.Bank, Values: now}, approval.PurposeDisk, &approval.KeyFile{Path: keyFile})
+	a, err := approval.Approve(tpm.PCRPolicy{Bank: rec.Bank, Values: now, Epoch: nextEpoch(t, tp)}, approval.PurposeDisk, &approval.KeyFile{Path: keyFile})
 	must(t, err)
 	_, err = approval.Save(s.ApprovalsDir(), a)
 	must(t, err)
@@ -93,4 +94,13 @@ func TestDiskKeySurvivesApprovedFirmwareUpdate(t *testing.T) {
 	if err := luks.TestKey(img, key); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// nextEpoch is the approval epoch an update is approved at: one past the
+// counter (glint flash reads it on the machine).
+func nextEpoch(t *testing.T, tp tpm.TPM) *tpm.Epoch {
+	t.Helper()
+	now, err := approval.ReadEpoch(tp)
+	must(t, err)
+	return approval.Next(now)
 }

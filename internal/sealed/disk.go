@@ -95,7 +95,7 @@ func (s *State) SealDisk(device string, passphrase, pin []byte, name string) (*s
 	}
 	rec, err := seal.Seal(s.TPM, key, seal.Request{
 		Purpose: PurposeDisk, Profile: s.Profile, Bank: s.Bank, Values: values,
-		Predicted: predicted, PIN: pin, Events: s.Events(), Now: s.now(), ApprovalKey: s.ApprovalKey,
+		Predicted: predicted, PIN: pin, Events: s.Events(), Now: s.now(), ApprovalKey: s.ApprovalKey, Epoch: s.sealEpoch(),
 		Extra: map[string]string{
 			"uuid": m.Summary.UUID, "device": device, "slot": strconv.Itoa(slot),
 			"name": name, "measurement": string(mj),

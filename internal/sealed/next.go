@@ -41,7 +41,7 @@ func (s *State) SealTOTPFor(totpSecret []byte, next map[int][]byte, nextEvents [
 	events = append(events, nextEvents...)
 	rec, err := seal.Seal(s.TPM, totpSecret, seal.Request{
 		Purpose: PurposeTOTP, Profile: s.Profile, Bank: s.Bank, Values: vals,
-		Predicted: predicted, Events: events, Now: s.now(), ApprovalKey: s.ApprovalKey,
+		Predicted: predicted, Events: events, Now: s.now(), ApprovalKey: s.ApprovalKey, Epoch: s.sealEpoch(),
 	})
 	if err != nil {
 		return err

@@ -48,7 +48,7 @@ func (s *State) SealTOTP(totpSecret []byte) error {
 	}
 	rec, err := seal.Seal(s.TPM, totpSecret, seal.Request{
 		Purpose: PurposeTOTP, Profile: s.Profile, Bank: s.Bank, Values: vals,
-		Predicted: predicted, Events: s.Events(), Now: s.now(), ApprovalKey: s.ApprovalKey,
+		Predicted: predicted, Events: s.Events(), Now: s.now(), ApprovalKey: s.ApprovalKey, Epoch: s.sealEpoch(),
 	})
 	if err != nil {
 		return err
@@ -103,7 +103,11 @@ func (s *State) unsealApproved(rec *seal.Record, pin []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unseal %s secret: read PCRs: %w", rec.Purpose, err)
 	}
-	secret, used, err := approval.Unseal(a, rec.Blob, s.ApprovalsDir(), seal.ApprovalRef(rec.Purpose), tpm.PCRPolicy{Bank: rec.Bank, Values: now}, s.ApprovalKey, pin)
+	want := tpm.PCRPolicy{Bank: rec.Bank, Values: now}
+	if e, err := approval.ReadEpoch(s.TPM); err == nil {
+		want.Epoch = e // approvals of an older epoch are skipped and named
+	}
+	secret, used, err := approval.Unseal(a, rec.Blob, s.ApprovalsDir(), seal.ApprovalRef(rec.Purpose), want, s.ApprovalKey, pin)
 	var pe *tpm.PolicyError
 	if errors.As(err, &pe) {
 		return nil, seal.Explain(rec, now, s.Profile, s.Events(), err)
@@ -114,6 +118,7 @@ func (s *State) unsealApproved(rec *seal.Record, pin []byte) ([]byte, error) {
 	if used != nil && s.Logf != nil {
 		s.Logf("%s secret released by the owner's approval: %s", rec.Purpose, approval.Describe(used))
 	}
+	s.afterUnseal(rec, secret, pin, used)
 	return secret, nil
 }
 
