@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -383,20 +384,32 @@ func approveImage(e *env, image []byte, s approval.Signer, dir string) error {
 		purpose  string
 		bank     tpm.Alg
 		override map[int][]byte
+		bound    *tpm.Epoch // the record's approval epoch (nil: none)
 	}
 	// The bank the secrets were sealed in (SHA-256 unless the TPM has
 	// only SHA-1 active).
 	jobs := []job{{purpose: approval.PurposeTOTP, bank: tpm.SHA256}}
 	if rec, err := sealed.LoadTOTP(e.bootDir); err == nil {
 		jobs[0].bank = rec.Bank
+		jobs[0].bound, _ = tpm.AuthorizedBlobEpoch(rec.Blob)
 	}
 	if rec, err := sealed.LoadDisk(e.bootDir); err == nil && tpm.IsAuthorizedBlob(rec.Blob) {
-		jobs = append(jobs, job{approval.PurposeDisk, rec.Bank, map[int][]byte{pcr.LUKS: rec.PCRs[pcr.LUKS]}})
+		bound, _ := tpm.AuthorizedBlobEpoch(rec.Blob)
+		jobs = append(jobs, job{approval.PurposeDisk, rec.Bank, map[int][]byte{pcr.LUKS: rec.PCRs[pcr.LUKS]}, bound})
 	}
+	var next *tpm.Epoch // the epoch the update is approved at, read once
 	for _, j := range jobs {
 		pol, pred, err := approval.Predicted(image, j.purpose, j.bank, j.override)
 		if err != nil {
 			return fmt.Errorf("approve the new image's PCR values: %w", err)
+		}
+		if j.bound != nil {
+			if next == nil {
+				if next, err = nextEpoch(e, j.bound); err != nil {
+					return err
+				}
+			}
+			pol.Epoch = next
 		}
 		if j.purpose == approval.PurposeTOTP {
 			for _, n := range pred.Notes {
@@ -414,6 +427,26 @@ func approveImage(e *env, image []byte, s approval.Signer, dir string) error {
 		fmt.Fprintf(e.stdout, "   approved with %s: %s\n   kept in %s\n", s, approval.Describe(a), path)
 	}
 	return nil
+}
+
+// nextEpoch is the approval epoch an update of this machine is approved at:
+// one past the TPM's approval epoch counter (docs/firmware-updates.md,
+// "Approval epochs"). The secrets are bound to the counter, so the approval
+// must be made where the TPM is (the machine itself, or --tpm).
+func nextEpoch(e *env, bound *tpm.Epoch) (*tpm.Epoch, error) {
+	t, err := tpm.Open(e.tpmSpec)
+	if err != nil {
+		return nil, fmt.Errorf("the sealed secrets are bound to the TPM's approval epoch counter 0x%08x, so approving needs this machine's TPM (run glint on the machine, or --tpm): open TPM %s: %w", bound.Index, e.tpmSpec, err)
+	}
+	defer t.Close()
+	now, err := approval.ReadEpoch(t)
+	if err != nil {
+		return nil, fmt.Errorf("read the approval epoch counter: %w", err)
+	}
+	if now.Index != bound.Index || !bytes.Equal(now.Name, bound.Name) {
+		return nil, fmt.Errorf("the approval epoch counter 0x%08x of TPM %s is not the one the secrets were sealed to (another machine's TPM, or the counter was deleted and defined again): approving for it would not open them", now.Index, e.tpmSpec)
+	}
+	return approval.Next(now), nil
 }
 
 func runFlashApprove(e *env, args []string) error {
