@@ -244,6 +244,25 @@ func TestFirmwareUpdate(t *testing.T) {
 		expect(t, r, `E2E-OS-DONE`, toStep)
 		r.Wait(t, toStopped)
 	})
+
+	// The replay the approval epoch stops: someone puts the old firmware back (the backup
+	// glint flash kept, byte for byte), with the owner's approvals still on /boot. The new
+	// firmware's first boot raised the epoch counter, so the old firmware's sealed-to state
+	// is retired: no code, and the refusal says why.
+	must(t, os.WriteFile(m.ROM, current, 0o644))
+	t.Run("04-old-firmware-put-back-refused", func(t *testing.T) {
+		r := m.Boot(t, "04-old-firmware")
+		expect(t, r, `glint: boot flow starting`, toGlint)
+		mark := r.Mark()
+		expect(t, r, `TOTP: unavailable: `, toStep)
+		expect(t, r, `glint> `, toStep)
+		if why := r.Since(mark); !strings.Contains(why, "older approval epoch") {
+			t.Errorf("glint does not name the retired approval epoch; it said:\n%s", why)
+		}
+		b.noKexec(t, r)
+		must(t, r.Send("p"))
+		r.Wait(t, toStopped)
+	})
 }
 
 // flashOSInitrd builds the flashing test OS: busybox, glint, Debian's flashrom with the
