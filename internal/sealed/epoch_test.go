@@ -179,7 +179,7 @@ func TestResealForNextFirmware(t *testing.T) {
 		t.Run(v.String(), func(t *testing.T) {
 			img := luksImage(t)
 			bootDir, tpmDir := t.TempDir(), t.TempDir()
-			s, tp := workstation(t, v, tpmDir, bootDir)
+			s, _ := workstation(t, v, tpmDir, bootDir)
 			sec, err := s.SealNewTOTP()
 			must(t, err)
 			drec, err := s.SealDisk(img, []byte(luksPass), []byte("2468"), "")
@@ -187,7 +187,7 @@ func TestResealForNextFirmware(t *testing.T) {
 
 			// The update, from glint's menu in a normal boot: unseal both,
 			// predict the new firmware's PCR 2, seal again, write.
-			s, tp = workstation(t, v, tpmDir, bootDir)
+			s, tp := workstation(t, v, tpmDir, bootDir)
 			trec, err := LoadTOTP(bootDir)
 			must(t, err)
 			got, err := s.UnsealTOTP(trec)
@@ -228,5 +228,54 @@ func TestResealForNextFirmware(t *testing.T) {
 			must(t, err)
 			must(t, luks.TestKey(img, key))
 		})
+	}
+}
+
+// ResealFor with the approval key (TPM 2.0): the secret is sealed to the
+// prediction at the next approval epoch; the new firmware's first boot
+// commits it, and a kept copy of the record sealed before (the old
+// firmware's) no longer opens, although its PCR values are the old
+// firmware's exactly: the epoch does for a re-seal what TPM 1.2 cannot.
+func TestResealForNextEpoch(t *testing.T) {
+	bootDir, tpmDir := t.TempDir(), t.TempDir()
+	_, k := approvalKeyFile(t)
+	s, _ := workstation(t, tpm.Version20, tpmDir, bootDir)
+	s.ApprovalKey = k.Public()
+	sec, err := s.SealNewTOTP()
+	must(t, err)
+	old, err := LoadTOTP(bootDir)
+	must(t, err)
+	e0, err := tpm.AuthorizedBlobEpoch(old.Blob)
+	must(t, err)
+
+	s, tp := workstation(t, tpm.Version20, tpmDir, bootDir)
+	s.ApprovalKey = k.Public()
+	got, err := s.UnsealTOTP(old)
+	must(t, err)
+	cur, err := tp.ReadPCRs(s.Bank, []int{2})
+	must(t, err)
+	next := map[int][]byte{2: pcr.Extend(s.Bank, cur[2], pcr.Measure(s.Bank, []byte("new coreboot")))}
+	nrec, err := s.ResealFor(old, got, nil, next, nil)
+	must(t, err)
+	if e, err := tpm.AuthorizedBlobEpoch(nrec.Blob); err != nil || e == nil || e.Value != e0.Value+1 {
+		t.Fatalf("re-sealed at epoch %+v (%v), want %d", e, err, e0.Value+1)
+	}
+
+	// The new firmware: the same secret, and its first boot commits E0+1.
+	s, tp = workstation(t, tpm.Version20, tpmDir, bootDir)
+	s.ApprovalKey = k.Public()
+	must(t, tp.Extend(2, []byte("new coreboot")))
+	if got, err := s.unsealTOTP(t); err != nil || !bytes.Equal(got, sec) {
+		t.Fatalf("the new firmware: %v", err)
+	}
+	if e, err := approval.ReadEpoch(tp); err != nil || e.Value != e0.Value+1 {
+		t.Fatalf("the counter after the new firmware's first boot: %+v %v", e, err)
+	}
+
+	// The old firmware with a kept copy of the old record: refused.
+	s, _ = workstation(t, tpm.Version20, tpmDir, bootDir)
+	s.ApprovalKey = k.Public()
+	if _, err := s.UnsealTOTP(old); !errors.Is(err, tpm.ErrEpochPassed) {
+		t.Fatalf("the old record in the old firmware after the update: %v", err)
 	}
 }
