@@ -405,7 +405,7 @@ func approveImage(e *env, image []byte, s approval.Signer, dir string) error {
 		}
 		if j.bound != nil {
 			if next == nil {
-				if next, err = nextEpoch(e, j.bound); err != nil {
+				if next, err = nextEpoch(e, j.bound, dir); err != nil {
 					return err
 				}
 			}
@@ -431,9 +431,12 @@ func approveImage(e *env, image []byte, s approval.Signer, dir string) error {
 
 // nextEpoch is the approval epoch an update of this machine is approved at:
 // one past the TPM's approval epoch counter (docs/firmware-updates.md,
-// "Approval epochs"). The secrets are bound to the counter, so the approval
-// must be made where the TPM is (the machine itself, or --tpm).
-func nextEpoch(e *env, bound *tpm.Epoch) (*tpm.Epoch, error) {
+// "Approval epochs"), and past every approval already kept in dir, so that
+// when the owner approves one update and then another before booting
+// either, the first boot of the later one retires the earlier one too. The
+// secrets are bound to the counter, so the approval must be made where the
+// TPM is (the machine itself, or --tpm).
+func nextEpoch(e *env, bound *tpm.Epoch, dir string) (*tpm.Epoch, error) {
 	t, err := tpm.Open(e.tpmSpec)
 	if err != nil {
 		return nil, fmt.Errorf("the sealed secrets are bound to the TPM's approval epoch counter 0x%08x, so approving needs this machine's TPM (run glint on the machine, or --tpm): open TPM %s: %w", bound.Index, e.tpmSpec, err)
@@ -446,7 +449,19 @@ func nextEpoch(e *env, bound *tpm.Epoch) (*tpm.Epoch, error) {
 	if now.Index != bound.Index || !bytes.Equal(now.Name, bound.Name) {
 		return nil, fmt.Errorf("the approval epoch counter 0x%08x of TPM %s is not the one the secrets were sealed to (another machine's TPM, or the counter was deleted and defined again): approving for it would not open them", now.Index, e.tpmSpec)
 	}
-	return approval.Next(now), nil
+	next := approval.Next(now)
+	for _, purpose := range []string{approval.PurposeTOTP, approval.PurposeDisk} {
+		list, _ := approval.Load(dir, purpose)
+		for _, a := range list {
+			if ep := a.Policy.Epoch; ep != nil && ep.Index == now.Index && bytes.Equal(ep.Name, now.Name) && ep.Value >= next.Value {
+				next.Value = ep.Value + 1
+			}
+		}
+	}
+	if next.Value > now.Value+approval.MaxCommitSteps {
+		return nil, fmt.Errorf("%d approved updates are waiting for their first boot (approval epochs %d..%d, the counter reads %d): boot one of them, or remove the approvals of updates you will not install from %s, before approving another", next.Value-now.Value-1, now.Value+1, next.Value-1, now.Value, dir)
+	}
+	return next, nil
 }
 
 func runFlashApprove(e *env, args []string) error {

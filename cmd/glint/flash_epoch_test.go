@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,5 +86,25 @@ func TestFlashApproveAtNextEpochCLI(t *testing.T) {
 	}
 	if !strings.Contains(out, "epoch ") {
 		t.Errorf("the output does not name the epoch:\n%s", out)
+	}
+
+	// Another update approved before the first one booted: approved past
+	// it, so that the later update's first boot retires the earlier one.
+	other := filepath.Join(dir, "other.rom")
+	if err := os.WriteFile(other, tpm2Image(t, 4, map[string][]byte{"glint/owner.asc": []byte("owner key\n")}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = glintRun("flash", "approve", "--tpm", spec, "--boot", bootDir,
+		"--approval-key-file", keyFile, "--approvals", approvals, other)
+	if code != 0 {
+		t.Fatalf("approve another: %d\n%s", code, out)
+	}
+	list, _ = approval.Load(approvals, approval.PurposeTOTP)
+	var epochs []uint64
+	for _, a := range list {
+		epochs = append(epochs, a.Policy.Epoch.Value)
+	}
+	if len(list) != 2 || !slices.Contains(epochs, e0.Value+1) || !slices.Contains(epochs, e0.Value+2) {
+		t.Fatalf("approval epochs %v, want %d and %d", epochs, e0.Value+1, e0.Value+2)
 	}
 }

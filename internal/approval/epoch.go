@@ -18,9 +18,10 @@ import (
 // older epoch is refused (docs/firmware-updates.md, "Approval epochs").
 const EpochIndex uint32 = 0x0180474f
 
-// maxCommitSteps bounds the increments one Commit makes: an update moves
-// the counter by one; a bound far ahead is not glint's.
-const maxCommitSteps = 16
+// MaxCommitSteps bounds the increments one Commit makes: an update moves
+// the counter by one (or a few, when the owner approved several updates
+// before booting one); a bound far ahead is not glint's.
+const MaxCommitSteps = 16
 
 // ErrNoEpoch: this TPM has no approval epoch counter (TPM 1.2, or a TPM 2.0
 // set up before glint defined one).
@@ -71,7 +72,7 @@ func Commit(t tpm.TPM, bound *tpm.Epoch) (uint64, error) {
 	if string(now.Name) != string(bound.Name) || now.Index != bound.Index {
 		return now.Value, fmt.Errorf("the approval epoch counter is not the one the secret is bound to")
 	}
-	if bound.Value > now.Value+maxCommitSteps {
+	if bound.Value > now.Value+MaxCommitSteps {
 		return now.Value, fmt.Errorf("approval epoch %d is %d ahead of the counter (%d): not moving it that far", bound.Value, bound.Value-now.Value, now.Value)
 	}
 	v := now.Value
