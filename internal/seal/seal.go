@@ -204,8 +204,12 @@ func (e *MismatchError) Unwrap() error { return e.Cause }
 
 func (e *MismatchError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "the TPM refused to release the %s secret: the measured boot state differs from when it was sealed", e.Purpose)
 	epoch := errors.Is(e.Cause, tpm.ErrEpochPassed)
+	if epoch && len(e.Changed) == 0 {
+		fmt.Fprintf(&b, "the TPM refused to release the %s secret: the measured boot state is the one it was sealed to, but", e.Purpose)
+	} else {
+		fmt.Fprintf(&b, "the TPM refused to release the %s secret: the measured boot state differs from when it was sealed", e.Purpose)
+	}
 	if epoch {
 		b.WriteString("\n  this state belongs to an older approval epoch: a newer firmware the owner approved has booted on this machine since, so the firmware left behind (or a kept copy of its approval) no longer gets the secret")
 	}
