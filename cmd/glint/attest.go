@@ -78,36 +78,17 @@ func runAttestEK(e *env, args []string) error {
 	return nil
 }
 
-// dmi reads a DMI field Linux exposes, "" if absent.
-func dmi(field string) string {
-	b, err := os.ReadFile("/sys/class/dmi/id/" + field)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
 // machineModel is "vendor product (version)" from DMI, the key golden
 // measurements are kept under.
 func machineModel() string {
-	m := strings.TrimSpace(dmi("sys_vendor") + " " + dmi("product_name"))
-	if v := dmi("product_version"); v != "" && v != "None" && !strings.Contains(m, v) {
+	m := strings.TrimSpace(client.DMI("sys_vendor") + " " + client.DMI("product_name"))
+	if v := client.DMI("product_version"); v != "" && v != "None" && !strings.Contains(m, v) {
 		m += " " + v
 	}
 	if m == "" {
 		return "unknown model"
 	}
 	return m
-}
-
-// firmwareLabel names the running firmware image from DMI (coreboot fills
-// bios_vendor/bios_version with its own version and build).
-func firmwareLabel() string {
-	l := strings.TrimSpace(dmi("bios_vendor") + " " + dmi("bios_version"))
-	if d := dmi("bios_date"); d != "" {
-		l += " (" + d + ")"
-	}
-	return l
 }
 
 func endpointFlags(fs interface {
@@ -158,7 +139,7 @@ func runAttestEnroll(e *env, args []string) error {
 		id.Model = machineModel()
 	}
 	if id.Firmware == "" {
-		id.Firmware = firmwareLabel()
+		id.Firmware = client.FirmwareLabel()
 	}
 	dev, err := tpmCmdOpen(e)
 	if err != nil {
@@ -202,16 +183,11 @@ func runAttestReport(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ev := client.Evidence{Firmware: *firmware}
-	if ev.Firmware == "" {
-		ev.Firmware = firmwareLabel()
-	}
+	ev := osEvidence(e, *firmware)
 	if *logFile != "" {
 		if ev.EventLog, err = os.ReadFile(*logFile); err != nil {
 			return err
 		}
-	} else if ev.EventLog, err = client.ReadEventLog(eventlog.SecurityFSLog, eventlog.DevMem); err != nil {
-		fmt.Fprintf(e.stderr, "glint: no event log to send (%v); the server can judge the PCRs but not name events\n", err)
 	}
 	switch {
 	case *checksFile != "":
@@ -241,20 +217,52 @@ func runAttestReport(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, printable(res.Summary))
+	fmt.Fprintln(e.stdout, client.Printable(res.Summary))
 	if res.Verdict != wire.Trusted {
 		return &exitError{code: 1, err: errors.New("the attestation server's verdict is " + res.Verdict.String())}
 	}
 	return nil
 }
 
-// printable drops control characters (but newlines) from text a server
-// sent, so it cannot drive the terminal.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || r >= 0x20 && r != 0x7f && !(r >= 0x80 && r < 0xa0) {
-			return r
+// osEvidence is what a report from the running OS carries besides the
+// quote: the firmware log and the firmware's name.
+func osEvidence(e *env, firmware string) client.Evidence {
+	ev := client.Evidence{Firmware: firmware}
+	if ev.Firmware == "" {
+		ev.Firmware = client.FirmwareLabel()
+	}
+	var err error
+	if ev.EventLog, err = client.ReadEventLog(eventlog.SecurityFSLog, eventlog.DevMem); err != nil {
+		fmt.Fprintf(e.stderr, "glint: no event log to send (%v); the server can judge the PCRs but not name events\n", err)
+	}
+	return ev
+}
+
+// serverHalf fetches the attestation server's half of a network-bound disk
+// key for glint disk seal --network (created on first use), with the
+// enrolment saved at statePath.
+func serverHalf(e *env, dev tpm.TPM, statePath string) ([]byte, *client.State, error) {
+	st, err := client.LoadState(statePath)
+	if err != nil {
+		return nil, nil, err
+	}
+	roots, err := loadRoots(st.CAFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	at, err := client.AsTPM(dev)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &client.Client{Endpoint: client.Endpoint{URL: st.Server, Pin: st.Pin, Roots: roots}, TPM: at}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	half, res, err := c.ServerHalf(ctx, st, true, osEvidence(e, ""))
+	if err != nil {
+		if res != nil {
+			fmt.Fprintln(e.stderr, client.Printable(res.Summary))
 		}
-		return -1
-	}, s)
+		return nil, nil, err
+	}
+	return half, st, nil
 }

@@ -8,8 +8,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/glint-boot/glint/internal/attest/client"
 	"github.com/glint-boot/glint/internal/luks"
 	"github.com/glint-boot/glint/internal/safefile"
+	"github.com/glint-boot/glint/internal/seal"
 	"github.com/glint-boot/glint/internal/secret"
 )
 
@@ -47,11 +49,16 @@ func runDiskSeal(e *env, args []string) error {
 	name := fs.String("name", "", "device-mapper name the OS expects (default luks-<uuid>)")
 	passFile := fs.String("passphrase-file", "", "an existing LUKS passphrase, read from this file instead of asking")
 	profile := fs.String("profile", "", "platform profile (default: detected)")
+	network := fs.Bool("network", false, "network-bound: the key also needs the attestation server's half, released only after a trusted quote (glint attest enroll first)")
+	attestState := fs.String("attest-state", client.DefaultStatePath, "the enrolment glint attest enroll saved (with --network)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageErrorf("usage: glint disk seal [--pin] DEVICE")
+		return usageErrorf("usage: glint disk seal [--pin] [--network] DEVICE")
+	}
+	if *network && (*withPIN || *pinFile != "") {
+		return usageErrorf("a network-bound disk key is for unattended machines: --network and --pin do not go together")
 	}
 	s, t, err := sealableState(e, *profile)
 	if err != nil {
@@ -70,8 +77,19 @@ func runDiskSeal(e *env, args []string) error {
 		}
 		defer secret.Wipe(pin)
 	}
-	rec, err := s.SealDisk(fs.Arg(0), pass, pin, *name)
-	if err != nil {
+	var rec *seal.Record
+	if *network {
+		half, st, err := serverHalf(e, t, *attestState)
+		if err != nil {
+			return err
+		}
+		defer secret.Wipe(half)
+		rec, err = s.SealNetworkDisk(fs.Arg(0), pass, *name, half, st.DeviceID, st.Server)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "network-bound: the key also needs %s's half, released to this TPM after a trusted quote\n", st.Server)
+	} else if rec, err = s.SealDisk(fs.Arg(0), pass, pin, *name); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "disk unlock key sealed: LUKS UUID %s, keyslot %s, PCRs %v (PCR 4 and 6 predicted), PIN %v\n",

@@ -16,6 +16,8 @@
 //	boot.device = UUID=3f1c...# the /boot filesystem; default: search
 //	boot.policy = restricted  # normal | restricted | basic (package bootpolicy,
 //	                          # with the iso.* and rootfs.* settings)
+//	attest.server = https://attest.example:8443  # report before kexec (package
+//	attest.pin = sha256:4f0c...                   # attest/client, with attest.network)
 package ownerconfig
 
 import (
@@ -27,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/glint-boot/glint/internal/attest/settings"
 	"github.com/glint-boot/glint/internal/bootpolicy"
 )
 
@@ -43,6 +46,9 @@ type Config struct {
 	// Boot is the boot policy: mode, ISO command line and keys, root file
 	// system check (boot.policy, iso.*, rootfs.*).
 	Boot bootpolicy.Settings
+	// Attest names the attestation server glint reports to before kexec,
+	// and how to reach it (attest.*; package attest/settings).
+	Attest settings.Settings
 }
 
 // Default is the configuration of a machine whose owner wrote none.
@@ -140,6 +146,9 @@ func (c *Config) set(k, v string) error {
 	default:
 		err := c.Boot.Set(k, v)
 		if errors.Is(err, bootpolicy.ErrNotMine) {
+			err = c.Attest.Set(k, v)
+		}
+		if errors.Is(err, settings.ErrNotMine) {
 			return fmt.Errorf("unknown setting %q", k)
 		}
 		return err

@@ -44,6 +44,13 @@ var randomKeySlot = &luks.Cryptsetup{PBKDF: []string{"--pbkdf", "pbkdf2", "--pbk
 // ("" = luks-<uuid>). The record keeps the header measurement, so a changed
 // header can be named later.
 func (s *State) SealDisk(device string, passphrase, pin []byte, name string) (*seal.Record, error) {
+	return s.sealDisk(device, passphrase, pin, name, nil, nil)
+}
+
+// sealDisk is SealDisk with the LUKS keyslot's key derived from the sealed
+// key by slotKey (nil: the sealed key itself; see SealNetworkDisk) and
+// extra joined to the record.
+func (s *State) sealDisk(device string, passphrase, pin []byte, name string, slotKey func(sealed []byte) ([]byte, error), extra map[string]string) (*seal.Record, error) {
 	if s.TPM == nil {
 		return nil, errors.New("no TPM")
 	}
@@ -77,7 +84,14 @@ func (s *State) SealDisk(device string, passphrase, pin []byte, name string) (*s
 		return nil, err
 	}
 	defer secret.Wipe(key)
-	if err := randomKeySlot.AddKey(device, passphrase, key, slot); err != nil {
+	inSlot := key
+	if slotKey != nil {
+		if inSlot, err = slotKey(key); err != nil {
+			return nil, err
+		}
+		defer secret.Wipe(inSlot)
+	}
+	if err := randomKeySlot.AddKey(device, passphrase, inSlot, slot); err != nil {
 		return nil, fmt.Errorf("add the disk unlock key to keyslot %d of %s: %w", slot, device, err)
 	}
 	m, err := luks.Measure(device)
@@ -93,13 +107,17 @@ func (s *State) SealDisk(device string, passphrase, pin []byte, name string) (*s
 	if err != nil {
 		return nil, err
 	}
+	recExtra := map[string]string{
+		"uuid": m.Summary.UUID, "device": device, "slot": strconv.Itoa(slot),
+		"name": name, "measurement": string(mj),
+	}
+	for k, v := range extra {
+		recExtra[k] = v
+	}
 	rec, err := seal.Seal(s.TPM, key, seal.Request{
 		Purpose: PurposeDisk, Profile: s.Profile, Bank: s.Bank, Values: values,
 		Predicted: predicted, PIN: pin, Events: s.Events(), Now: s.now(), ApprovalKey: s.ApprovalKey, Epoch: s.sealEpoch(),
-		Extra: map[string]string{
-			"uuid": m.Summary.UUID, "device": device, "slot": strconv.Itoa(slot),
-			"name": name, "measurement": string(mj),
-		},
+		Extra: recExtra,
 	})
 	if err != nil {
 		// Do not leave an unsealed key in a slot nobody can use.

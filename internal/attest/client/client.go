@@ -17,11 +17,11 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 
+	"github.com/glint-boot/glint/internal/attest/settings"
 	"github.com/glint-boot/glint/internal/attest/wire"
 	"github.com/glint-boot/glint/internal/tpm"
 )
@@ -198,19 +198,6 @@ func (c *Client) ServerHalf(ctx context.Context, st *State, setup bool, ev Evide
 	return half, res, nil
 }
 
-// DiskKey combines the TPM-sealed half and the server's half into the
-// LUKS key: HKDF-SHA256 (RFC 5869) over both, bound to the device ID, so
-// neither half alone says anything about the key.
-func DiskKey(localHalf, serverHalf, deviceID []byte) ([]byte, error) {
-	if len(localHalf) < 16 || len(serverHalf) < 16 {
-		return nil, errors.New("disk key halves must be at least 16 bytes each")
-	}
-	ikm := make([]byte, 0, len(localHalf)+len(serverHalf))
-	ikm = append(append(ikm, localHalf...), serverHalf...)
-	defer wipe(ikm)
-	return hkdf.Key(sha256.New, ikm, []byte("glint network-bound disk key v1"), string(deviceID), 32)
-}
-
 // clean keeps a text field within the wire format's rules (one printable
 // line, at most wire.MaxText bytes), so a long DMI string cannot make the
 // server refuse the report.
@@ -232,4 +219,25 @@ func wipe(b []byte) {
 	for i := range b {
 		b[i] = 0
 	}
+}
+
+// StateFor is the enrolment state of a TPM 2.0 for the server in settings,
+// derived rather than read from a file: the AK labelled with the server's
+// URL is the same key glint attest enroll made from the OS, so the payload
+// needs no state of its own. TPM 1.2 AIKs are random and live in their
+// key blob, which the payload does not have.
+func StateFor(t TPM, s settings.Settings) (*State, error) {
+	if t.Version() != tpm.Version20 {
+		return nil, errors.New("the payload attests with TPM 2.0 only (a TPM 1.2 AIK must be kept in a file glint enrolled from the OS)")
+	}
+	ak, err := t.CreateLabeledAK([]byte(s.Server))
+	if err != nil {
+		return nil, err
+	}
+	b, err := ak.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	id := sha256.Sum256(ak.Public)
+	return &State{Server: s.Server, Pin: s.Pin, DeviceID: id[:], TPM: int(tpm.Version20), AK: b}, nil
 }

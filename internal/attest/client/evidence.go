@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/physmem"
@@ -35,4 +36,35 @@ func ReadEventLog(securityfsPath, memPath string) ([]byte, error) {
 		return nil, errors.New("coreboot keeps a TCG-format log in cbmem that Linux does not expose; glint cannot send it yet (mount securityfs, or use coreboot's TCPA log)")
 	}
 	return eventlog.MarshalTCPA(l, len(l.Events))
+}
+
+// DMI reads a DMI field Linux exposes (/sys/class/dmi/id), "" if absent.
+func DMI(field string) string {
+	b, err := os.ReadFile("/sys/class/dmi/id/" + field)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// FirmwareLabel names the running firmware image from DMI (coreboot fills
+// bios_vendor/bios_version with its own version and build): the label a
+// report carries, from the OS and from the payload alike.
+func FirmwareLabel() string {
+	l := strings.TrimSpace(DMI("bios_vendor") + " " + DMI("bios_version"))
+	if d := DMI("bios_date"); d != "" {
+		l += " (" + d + ")"
+	}
+	return l
+}
+
+// Printable drops control characters (but newlines) from text a server
+// sent, so it cannot drive the terminal or the boot console.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r >= 0x20 && r != 0x7f && !(r >= 0x80 && r < 0xa0) {
+			return r
+		}
+		return -1
+	}, s)
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/glint-boot/glint/internal/attest/settings"
 	"github.com/glint-boot/glint/internal/attest/wire"
 )
 
@@ -60,7 +61,7 @@ func (e *Endpoint) tlsConfig(host string) (*tls.Config, error) {
 	if e.Pin == "" {
 		return cfg, nil
 	}
-	want, err := parsePin(e.Pin)
+	want, err := settings.ParsePin(e.Pin)
 	if err != nil {
 		return nil, err
 	}
@@ -82,16 +83,6 @@ func (e *Endpoint) tlsConfig(host string) (*tls.Config, error) {
 		return nil
 	}
 	return cfg, nil
-}
-
-// parsePin reads "sha256:HEX".
-func parsePin(pin string) ([]byte, error) {
-	h, ok := strings.CutPrefix(pin, "sha256:")
-	b, err := hex.DecodeString(h)
-	if !ok || err != nil || len(b) != sha256.Size {
-		return nil, fmt.Errorf("server pin %q: want sha256: and 64 hex digits", pin)
-	}
-	return b, nil
 }
 
 // PinOf returns the pin of a certificate (what --tls-auto prints).

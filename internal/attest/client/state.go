@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/glint-boot/glint/internal/attest/settings"
 	"github.com/glint-boot/glint/internal/safefile"
 	"github.com/glint-boot/glint/internal/tpm"
 )
@@ -53,7 +54,7 @@ func ParseState(untrusted []byte) (*State, error) {
 		return nil, fmt.Errorf("attestation state: %w", err)
 	}
 	if s.Pin != "" {
-		if _, err := parsePin(s.Pin); err != nil {
+		if _, err := settings.ParsePin(s.Pin); err != nil {
 			return nil, fmt.Errorf("attestation state: %w", err)
 		}
 	}
