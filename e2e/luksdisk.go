@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -82,6 +83,13 @@ type luksOS struct {
 // file's init script, out/glint, cryptsetup, the UUID and passphrase of build-os.sh's disk).
 func buildLUKSOS(t *testing.T, top string) *luksOS {
 	t.Helper()
+	return buildLUKSOSWith(t, top, "e2e-luks", luksRootInit, nil)
+}
+
+// buildLUKSOSWith is buildLUKSOS with another init script and more files (host path ->
+// path in the root), cached in cache/<cacheName>.
+func buildLUKSOSWith(t *testing.T, top, cacheName, init string, extra map[string]string) *luksOS {
+	t.Helper()
 	src := filepath.Join(top, "cache", "luks-os")
 	for _, f := range []string{"initrd.img", "uuid", "passphrase"} {
 		if _, err := os.Stat(filepath.Join(src, f)); err != nil {
@@ -101,15 +109,21 @@ func buildLUKSOS(t *testing.T, top string) *luksOS {
 	glint := filepath.Join(top, "out", "glint")
 
 	h := sha256.New()
-	io.WriteString(h, luksRootInit)
+	io.WriteString(h, init)
+	var extraSrc []string
+	for src, dst := range extra {
+		io.WriteString(h, dst+"\x00")
+		extraSrc = append(extraSrc, src)
+	}
+	sort.Strings(extraSrc)
 	io.WriteString(h, o.uuid+"\x00"+o.passphrase+"\x00")
-	for _, f := range []string{glint, cs, "/bin/busybox"} {
+	for _, f := range append([]string{glint, cs, "/bin/busybox"}, extraSrc...) {
 		b, err := os.ReadFile(f)
 		must(t, err)
 		h.Write(b)
 	}
 	stamp := hex.EncodeToString(h.Sum(nil))
-	dir := filepath.Join(top, "cache", "e2e-luks")
+	dir := filepath.Join(top, "cache", cacheName)
 	o.root = filepath.Join(dir, "root.img")
 	if old, err := os.ReadFile(filepath.Join(dir, "stamp")); err == nil && string(old) == stamp {
 		if _, err := os.Stat(o.root); err == nil {
@@ -127,7 +141,11 @@ func buildLUKSOS(t *testing.T, top string) *luksOS {
 		must(t, os.MkdirAll(filepath.Join(root, d), 0o755))
 	}
 	must(t, copyMode("/bin/busybox", filepath.Join(root, "bin", "busybox"), 0o755))
-	must(t, os.WriteFile(filepath.Join(root, "sbin", "init"), []byte(luksRootInit), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "sbin", "init"), []byte(init), 0o755))
+	for src, dst := range extra {
+		must(t, os.MkdirAll(filepath.Dir(filepath.Join(root, dst)), 0o755))
+		must(t, copyMode(src, filepath.Join(root, dst), 0o644))
+	}
 	must(t, copyMode(glint, filepath.Join(root, "usr", "local", "sbin", "glint"), 0o755))
 	must(t, copyMode(cs, filepath.Join(root, "usr", "sbin", "cryptsetup"), 0o755))
 	// cryptsetup's shared libraries and the loader, at the paths ldd names

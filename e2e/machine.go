@@ -67,7 +67,9 @@ type Machine struct {
 	Owner     *Owner
 
 	// Per-boot settings, changed by scenarios and restored by them.
-	RTC      string // QEMU -rtc base= ("" = host UTC, QEMU's default)
+	RTC string // QEMU -rtc base= ("" = host UTC, QEMU's default)
+	// QEMUArgs are more QEMU arguments (a network card for the attestation rows).
+	QEMUArgs []string
 	OVMFVars string // OVMF: this machine's UEFI variable store (pflash, persistent)
 
 	mu    sync.Mutex
@@ -255,6 +257,7 @@ func (m *Machine) qemuArgs(disk, sock, mon string) []string {
 	if m.RTC != "" {
 		qargs = append(qargs, "-rtc", "base="+m.RTC)
 	}
+	qargs = append(qargs, m.QEMUArgs...)
 	switch m.Firmware {
 	case OVMF:
 		// the Secure Boot build keeps its variables in SMM-protected flash

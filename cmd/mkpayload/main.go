@@ -36,8 +36,10 @@ func main() {
 // defaultModules are what glint needs to read /boot from a virtio disk (the emulated laptop's
 // SSD) and the owner's key stick (vfat, code page 437, ASCII/UTF-8 names: the kernel's FAT
 // defaults in Debian's config). crc32c_generic is ext4's soft dependency (metadata checksums).
-// xhci_pci, usb_storage and sd_mod reach USB sticks (ISO boot, issue 20) on a Debian kernel.
-const defaultModules = "virtio_pci,virtio_blk,crc32c_generic,ext4,vfat,nls_cp437,nls_ascii,nls_utf8,xhci_pci,usb_storage,sd_mod"
+// xhci_pci, usb_storage and sd_mod reach USB sticks (ISO boot, issue 20) on a Debian kernel;
+// virtio_net reaches the attestation server (owner configuration attest.*) on the emulated
+// laptop's network card.
+const defaultModules = "virtio_pci,virtio_blk,crc32c_generic,ext4,vfat,nls_cp437,nls_ascii,nls_utf8,xhci_pci,usb_storage,sd_mod,virtio_net"
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("mkpayload", flag.ContinueOnError)

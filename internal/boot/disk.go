@@ -69,7 +69,13 @@ func (f *Flow) diskKeyCpio(forced bool, osInitrd io.Reader) ([]byte, error) {
 		return nil, f.diskFailed(err)
 	}
 	defer secret.Wipe(key)
-	cpio, err := sealed.DiskKeyCpio(key, osInitrd, rec)
+	// A network-bound key also needs the attestation server's half.
+	full, err := f.networkDiskKey(rec, key)
+	if err != nil {
+		return nil, f.diskFailed(err)
+	}
+	defer secret.Wipe(full)
+	cpio, err := sealed.DiskKeyCpio(full, osInitrd, rec)
 	if err != nil {
 		return nil, f.diskFailed(err)
 	}
@@ -85,6 +91,8 @@ func (f *Flow) diskFailed(err error) error {
 	if f.Config.DiskUnlock == "unattended" {
 		f.problems = append(f.problems, "disk key withheld: "+err.Error())
 		f.Con.Printf("unattended mode: not booting without the disk key; the cause above must be fixed by the owner\n")
+		// A server that stops here tells its attestation server why.
+		f.reportOnce()
 		return fmt.Errorf("disk key withheld: %w", err)
 	}
 	f.Con.Printf("the OS will ask for the disk passphrase\n")

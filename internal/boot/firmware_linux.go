@@ -3,6 +3,7 @@ package boot
 import (
 	"time"
 
+	"github.com/glint-boot/glint/internal/attest/client"
 	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/rom"
 	"github.com/glint-boot/glint/internal/sealed"
@@ -25,6 +26,10 @@ func (linuxFirmware) OwnerFiles() (map[string][]byte, error) {
 
 func (linuxFirmware) Events(bank tpm.Alg) []eventlog.EventRecord {
 	return sealed.ReadFirmwareEvents(bank)
+}
+
+func (linuxFirmware) Log() ([]byte, error) {
+	return client.ReadEventLog(eventlog.SecurityFSLog, eventlog.DevMem)
 }
 
 func (linuxFirmware) Image() ([]byte, error) {

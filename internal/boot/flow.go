@@ -27,6 +27,7 @@
 package boot
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ import (
 	"github.com/glint-boot/glint/internal/eventlog"
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/manifest"
+	"github.com/glint-boot/glint/internal/netconf"
 	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/ownerconfig"
 	"github.com/glint-boot/glint/internal/pcr"
@@ -68,6 +70,10 @@ type Machine interface {
 	// for the default) read-only for the root file system check; release
 	// unmounts it.
 	MountRoot(spec string) (dir string, release func(), err error)
+	// NetworkUp brings the network up as cfg says (owner configuration
+	// attest.*: DHCP or a static address) to reach the attestation server,
+	// and describes the lease.
+	NetworkUp(ctx context.Context, cfg netconf.Config) (string, error)
 }
 
 // KeyFile is an armored OpenPGP secret key found on some medium.
@@ -88,6 +94,9 @@ type Firmware interface {
 	// Image returns the running firmware image: without a TPM its hash is
 	// the HOTP secret, as in Heads, so a dongle still shows a reflash.
 	Image() ([]byte, error)
+	// Log returns the measurement log as read, unparsed, for an
+	// attestation report (the server parses it).
+	Log() ([]byte, error)
 }
 
 // Flow is one power-on of the machine.
@@ -138,6 +147,7 @@ type Flow struct {
 	kept        map[string][]byte  // verified bytes of the default entry's files
 	entries     []bootcfg.Entry
 	defEntry    int
+	attest      *attestation // the attestation client, once set up (attest.go)
 }
 
 // Module is one kernel module file glint loaded, measured into PCR 5.

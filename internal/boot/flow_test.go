@@ -2,6 +2,7 @@ package boot
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/glint-boot/glint/internal/kexec"
+	"github.com/glint-boot/glint/internal/netconf"
 	"github.com/glint-boot/glint/internal/otp"
 	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/ownerconfig"
@@ -37,9 +39,19 @@ type fakeMachine struct {
 	// root for the mounted root file system. Mounting is the kernel's and
 	// runs on the emulated laptop (e2e/media_test.go).
 	usb, root string
+	// networkUps counts NetworkUp calls (the attestation report's).
+	networkUps int
 }
 
 func (m *fakeMachine) USBStorage() usbboot.Storage { return dirStorage(m.usb) }
+
+// NetworkUp: the test's attestation server listens on the host's loopback,
+// which needs no configuring (netconf itself is tested against a real DHCP
+// server across network namespaces).
+func (m *fakeMachine) NetworkUp(ctx context.Context, cfg netconf.Config) (string, error) {
+	m.networkUps++
+	return "loopback (test)", nil
+}
 func (m *fakeMachine) MountRoot(spec string) (string, func(), error) {
 	if m.root == "" {
 		return "", nil, errors.New("no root file system " + spec)

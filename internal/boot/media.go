@@ -122,6 +122,9 @@ func (u consoleUI) Say(format string, a ...any) { u.f.Con.Printf(format+"\n", a.
 // PCR 4, lock the TPM's platform hierarchy, kexec. It returns only if the
 // kexec failed.
 func (f *Flow) handOver(title string, img kexec.Image) {
+	// Report while the PCRs still hold this boot's state (before "leaving
+	// glint" moves PCR 4 on).
+	f.reportOnce()
 	if err := f.setMode(pcr.ModeLeaving); err != nil {
 		f.Con.Printf("cannot lock the secrets before hand-over, refusing: %v\n", err)
 		return

@@ -73,6 +73,9 @@ func (f *Flow) Run() error {
 		}
 	} else if len(f.problems) > 0 {
 		f.Con.Banner(red, fmt.Sprintf("%d PROBLEM(S) FOUND: the default entry will not boot by itself", len(f.problems)))
+		// A machine that stops tells its attestation server (attest.*):
+		// changed firmware shows on the dashboard, not only on this screen.
+		f.reportOnce()
 	}
 	return f.Menu()
 }

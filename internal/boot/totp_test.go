@@ -31,6 +31,7 @@ type romImage []byte
 
 func (romImage) Events(tpm.Alg) []eventlog.EventRecord { return nil }
 func (r romImage) Image() ([]byte, error)              { return r, nil }
+func (romImage) Log() ([]byte, error)                  { return nil, eventlog.ErrNotFound }
 
 // Without a TPM, the HOTP secret is the firmware image's hash (Heads'
 // fallback): the dongle goes red when the image changes, and the screen
