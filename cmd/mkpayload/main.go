@@ -11,12 +11,18 @@
 //	/init                      glint (static binary)
 //	/dev/console, /dev/null    so the kernel can open the console before devtmpfs exists
 //	/proc /sys /tmp /boot ...  empty mount points
-//	/lib/modules/<ver>/...     the modules glint loads to reach the disks (virtio, ext4, vfat)
+//
+// glint's own kernel (kernel/glint.config) has every driver glint needs built in, so the payload
+// carries no modules. For a payload run by a distribution kernel instead (Debian's, say),
+// -modules adds the modules named by -load with their dependencies:
+//
+//	/lib/modules/<ver>/...     the modules glint loads (finit_module) before it looks for disks
 //	/lib/modules/load-order    their paths relative to /lib/modules, one a line, dependencies first
 //
 // Usage:
 //
-//	mkpayload -init out/glint -modules cache/kernel/modules/6.1.0-56-amd64 -o out/payload.cpio.xz
+//	mkpayload -init out/glint -o out/payload.cpio.xz
+//	mkpayload -init out/glint -modules cache/kernel/modules/6.1.0-56-amd64 -o debian-payload.cpio.xz
 package main
 
 import (
@@ -33,19 +39,19 @@ func main() {
 	}
 }
 
-// defaultModules are what glint needs to read /boot from a virtio disk (the emulated laptop's
-// SSD) and the owner's key stick (vfat, code page 437, ASCII/UTF-8 names: the kernel's FAT
-// defaults in Debian's config). crc32c_generic is ext4's soft dependency (metadata checksums).
-// xhci_pci, usb_storage and sd_mod reach USB sticks (ISO boot, issue 20) on a Debian kernel;
+// debianModules are what glint needs from Debian's generic kernel to read /boot from a virtio
+// disk (the emulated laptop's SSD) and the owner's key stick (vfat, code page 437, ASCII/UTF-8
+// names: the FAT defaults in Debian's config). crc32c_generic is ext4's soft dependency
+// (metadata checksums); xhci_pci, usb_storage and sd_mod reach USB sticks (ISO boot, issue 20);
 // virtio_net reaches the attestation server (owner configuration attest.*) on the emulated
-// laptop's network card.
-const defaultModules = "virtio_pci,virtio_blk,crc32c_generic,ext4,vfat,nls_cp437,nls_ascii,nls_utf8,xhci_pci,usb_storage,sd_mod,virtio_net"
+// laptop's network card. Used only with -modules: glint's own kernel has all of it built in.
+const debianModules = "virtio_pci,virtio_blk,crc32c_generic,ext4,vfat,nls_cp437,nls_ascii,nls_utf8,xhci_pci,usb_storage,sd_mod,virtio_net"
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("mkpayload", flag.ContinueOnError)
 	initPath := fs.String("init", "", "the binary that becomes /init (glint)")
 	modDir := fs.String("modules", "", "a kernel's module tree: .../lib/modules/<version>")
-	mods := fs.String("load", defaultModules, "comma-separated modules to include (their dependencies are added)")
+	mods := fs.String("load", debianModules, "with -modules: comma-separated modules to include (their dependencies are added)")
 	out := fs.String("o", "", "output file; .xz, .gz or .cpio decides the compression")
 	var extra multiFlag
 	fs.Var(&extra, "file", "extra file DEST=SRC (repeatable), e.g. for test payloads")

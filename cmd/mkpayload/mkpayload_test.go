@@ -175,3 +175,35 @@ func TestXZCheckIsCRC32(t *testing.T) {
 		t.Errorf("decompressed archive lacks init or dev/console: %v", names)
 	}
 }
+
+// The xz stream carries the x86 branch filter (what makes the payload fit) and is the same
+// bytes on a second run.
+func TestXZFilterAndDeterminism(t *testing.T) {
+	xzBin, err := exec.LookPath("xz")
+	if err != nil {
+		t.Skip("xz not installed (apt-get install xz-utils)")
+	}
+	raw := bytes.Repeat([]byte("glint payload \xe8\x00\x00\x00\x00"), 4096)
+	a, err := compress(raw, "p.cpio.xz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := compress(raw, "p.cpio.xz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Error("two runs gave different bytes")
+	}
+	p := filepath.Join(t.TempDir(), "p.xz")
+	if err := os.WriteFile(p, a, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	info, err := exec.Command(xzBin, "--robot", "--list", "-vv", p).CombinedOutput()
+	if err != nil {
+		t.Fatalf("xz --list: %v\n%s", err, info)
+	}
+	if !strings.Contains(string(info), "x86") || !strings.Contains(string(info), "CRC32") {
+		t.Errorf("want the x86 filter and a CRC32 check:\n%s", info)
+	}
+}
