@@ -138,7 +138,7 @@ func newMachineIn(t *testing.T, fw Firmware, name, dir string) *Machine {
 			must(t, ownerPayload(top, p, m.Owner.PublicFile))
 			must(t, run("cbfstool", m.ROM, "remove", "-n", "fallback/payload"))
 			must(t, run("cbfstool", m.ROM, "add-payload", "-n", "fallback/payload",
-				"-f", filepath.Join(top, "cache", "kernel", "vmlinuz"), "-I", p, "-C", kernelCmdline))
+				"-f", payloadKernel(top), "-I", p, "-C", kernelCmdline))
 		}
 		must(t, cbfsAdd(m.ROM, m.Owner.PublicFile, "glint/owner.asc"))
 	case OVMF:
@@ -265,7 +265,7 @@ func (m *Machine) qemuArgs(disk, sock, mon string) []string {
 		qargs = append(qargs, "-global", "driver=cfi.pflash01,property=secure,value=on",
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+m.ROM,
 			"-drive", "if=pflash,format=raw,unit=1,file="+m.OVMFVars)
-		qargs = append(qargs, "-kernel", filepath.Join(m.Top, "cache", "kernel", "vmlinuz"),
+		qargs = append(qargs, "-kernel", payloadKernel(m.Top),
 			"-initrd", m.Payload, "-append", kernelCmdline)
 	default:
 		qargs = append(qargs, "-bios", m.ROM)

@@ -56,16 +56,15 @@ func cbfsAdd(rom, file, name string) error {
 	return nil
 }
 
+// payloadKernel is the kernel that runs glint: glint's own (scripts/build-kernel.sh), the one
+// users flash. The OS on /boot keeps Debian's (cache/kernel, scripts/fetch-kernel.sh).
+func payloadKernel(top string) string { return filepath.Join(top, "out", "kernel", "bzImage") }
+
 // ownerPayload builds glint's initramfs with the owner's public key as /etc/glint/owner.asc:
 // the UEFI machine has no CBFS, so the key travels in the payload (measured with the kernel
 // by whoever loads it; in this bench QEMU's direct kernel boot).
 func ownerPayload(top, out, ownerKey string) error {
-	ver, err := os.ReadFile(filepath.Join(top, "cache", "kernel", "version"))
-	if err != nil {
-		return err
-	}
 	cmd := exec.Command("go", "run", "./cmd/mkpayload", "-init", filepath.Join(top, "out", "glint"),
-		"-modules", filepath.Join(top, "cache", "kernel", "modules", strings.TrimSpace(string(ver))),
 		"-file", "etc/glint/owner.asc="+ownerKey, "-o", out)
 	cmd.Dir = top
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -4,8 +4,10 @@
 #
 # Source: Debian bookworm's own coreboot source package (apt-get source with a private sources
 # list, so the host's apt configuration is left alone), unpacked once into cache/coreboot-src.
-# The payload is the Debian kernel (scripts/fetch-kernel.sh) with out/payload.cpio.xz (the glint
-# initramfs, `make payload`) as its initrd.
+# The payload is glint's own kernel (scripts/build-kernel.sh, the one users flash) with
+# out/payload.cpio.xz (the glint initramfs, `make payload`) as its initrd.
+# GLINT_PAYLOAD_KERNEL=debian puts Debian's generic kernel (scripts/fetch-kernel.sh) there
+# instead, with a payload that carries its modules (mkpayload -modules).
 #
 # Reproducible: BUILD_TIMELESS=1 removes build dates from the image, so the same inputs give
 # the same bytes in any directory, and so the same PCR 2 value in the guest.
@@ -21,7 +23,11 @@ initrd="${GLINT_PAYLOAD:-$out/payload.cpio.xz}"
 rom="$out/coreboot-$variant.rom"
 mkdir -p "$out" "$cache"
 
-kernel=$(bash "$top/scripts/fetch-kernel.sh")
+case "${GLINT_PAYLOAD_KERNEL:-glint}" in
+  glint) kernel=$(bash "$top/scripts/build-kernel.sh") ;;
+  debian) kernel=$(bash "$top/scripts/fetch-kernel.sh") ;;
+  *) echo "build-coreboot: GLINT_PAYLOAD_KERNEL is glint or debian" >&2; exit 2 ;;
+esac
 [ -s "$initrd" ] || { echo "build-coreboot: $initrd missing: run 'make payload' first" >&2; exit 1; }
 
 # --- 1. Debian's coreboot source package, fetched once (scripts/coreboot-source.sh) ---------
