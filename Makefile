@@ -8,7 +8,7 @@ BUILD_DATE := $(shell git log -1 --format=%cs 2>/dev/null || echo 2026-11-25)
 LDFLAGS := -s -w -buildid= -X main.buildDate=$(BUILD_DATE)
 OUT := out
 
-.PHONY: all build lint test unit fuzz-short e2e payload rom demo demo-swtpm laptop laptop-reset bench clean deps kernel server
+.PHONY: all build lint test unit fuzz-short e2e payload rom demo demo-swtpm laptop laptop-reset bench clean deps kernel boards server
 
 all: build
 
@@ -49,20 +49,20 @@ fuzz-short:
 # glint's payload kernel (out/kernel/bzImage): Debian's linux-source-6.1 with kernel/glint.config,
 # everything built in; reproducible, cached outside the checkout by its inputs
 # (${XDG_CACHE_HOME:-~/.cache}/glint/kernel): a cold build is about 13 CPU-minutes.
-# Not yet the emulated laptop's payload kernel: that switch waits for a green make e2e.
 kernel:
 	bash scripts/build-kernel.sh >/dev/null
 	@ls -l $(OUT)/kernel/bzImage
 
-# glint's initramfs (coreboot's initrd): /init = glint + the modules it loads; deterministic.
+# glint's initramfs (coreboot's initrd): /init = glint, no modules (the kernel has what glint
+# needs built in); deterministic.
 payload: $(OUT)/payload.cpio.xz
 
-$(OUT)/payload.cpio.xz: $(OUT)/glint $(shell find cmd/mkpayload -name '*.go' -not -name '*_test.go') scripts/fetch-kernel.sh
-	bash scripts/fetch-kernel.sh >/dev/null
-	go run ./cmd/mkpayload -init $(OUT)/glint -modules cache/kernel/modules/$$(cat cache/kernel/version) -o $@
+$(OUT)/payload.cpio.xz: $(OUT)/glint $(shell find cmd/mkpayload -name '*.go' -not -name '*_test.go')
+	go run ./cmd/mkpayload -init $(OUT)/glint -o $@
 
-# real coreboot 4.15 (Debian's source) for QEMU q35 with TPM 2.0 and TPM 1.2; cached on inputs
-rom: payload
+# real coreboot 4.15 (Debian's source) for QEMU q35 with TPM 2.0 and TPM 1.2, with glint's
+# kernel and payload; cached on inputs
+rom: payload kernel
 	bash scripts/build-coreboot.sh tpm2 >/dev/null
 	bash scripts/build-coreboot.sh tpm1 >/dev/null
 	@ls -l $(OUT)/coreboot-tpm2.rom $(OUT)/coreboot-tpm1.rom
@@ -71,10 +71,21 @@ rom: payload
 # kexec into Linux and Xen (multiboot2), and LUKS2 unlocked by real Debian and dracut initrds
 # with glint's injected key
 e2e: rom payload
+	bash scripts/fetch-kernel.sh >/dev/null
 	bash internal/luks/qemutest/build-os.sh >/dev/null
+	go test -tags qemu -count=1 -timeout 15m -v ./kernel/kerneltest/
 	go test -tags e2e -count=1 -timeout 40m -v ./e2e/
 	bash internal/kexec/testdata/fetch-xen.sh >/dev/null
 	go test -tags qemu -count=1 -timeout 20m -v ./internal/kexec/qemutest/ ./internal/luks/qemutest/ ./internal/card/qemutest/
+
+# ThinkPad X230 and T430 ROMs (coreboot 4.15 from Debian's source, glint's kernel and payload,
+# microcode from Debian's intel-microcode): stock and maximized BIOS-region layouts, then the
+# checks that can be made without the hardware (boards/boards_test.go). Not part of make test:
+# see docs/boards.md.
+boards: payload kernel
+	for b in x230 t430; do for l in stock maximized; do bash scripts/build-board.sh $$b $$l >/dev/null || exit 1; done; done
+	go test -tags boards -count=1 -v ./boards/
+	@cd $(OUT)/boards && sha256sum *.rom
 
 test: deps lint unit fuzz-short e2e
 
