@@ -42,6 +42,9 @@ mkdir -p /tmp && mount -t tmpfs tmpfs /tmp
 # the card reader, as glint waits for a stick
 i=0; while [ $i -lt 100 ] && [ $(cat /sys/bus/usb/devices/*/idVendor 2>/dev/null | wc -l) -lt 5 ]; do sleep 0.2; i=$((i+1)); done
 i=0; while [ $i -lt 50 ] && [ ! -e /dev/hidraw0 ]; do sleep 0.2; i=$((i+1)); done
+# usb-storage waits a second (delay_use) before it scans the stick: wait for both SCSI disks
+# (AHCI and the stick)
+i=0; while [ $i -lt 75 ] && [ $(ls /sys/class/block | grep -c '^sd[a-z]$') -lt 2 ]; do sleep 0.2; i=$((i+1)); done
 echo "KT-RELEASE $(uname -r)"
 echo "KT-UPTIME $(cut -d' ' -f1 /proc/uptime)"
 for p in /dev/tpm0 /dev/tpmrm0 /dev/mem /dev/port /dev/uhid /dev/loop-control /dev/hidraw0 \
@@ -91,8 +94,9 @@ func setup(t *testing.T) *fixture {
 	if _, err := os.Stat(f.kernel); err != nil {
 		t.Skipf("no payload kernel (run scripts/build-kernel.sh or make kernel): %v", err)
 	}
+	// the payload build of glint (Makefile PAYLOAD_BUILD), the one that runs from flash
 	glintBin := filepath.Join(f.dir, "glint")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", glintBin, "./cmd/glint")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "payload", "-gcflags=all=-l", "-ldflags=-s -w", "-o", glintBin, "./cmd/glint")
 	cmd.Dir = f.root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -119,6 +123,12 @@ func setup(t *testing.T) *fixture {
 	f.initrd = filepath.Join(f.dir, "initrd.cpio")
 	if err := os.WriteFile(f.initrd, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// coreboot's 16 MiB flash needs it compressed: xz with a CRC32 check, as the payload is
+	// (Linux's initramfs decoder rejects the default CRC64)
+	xz := exec.Command("xz", "--check=crc32", "-3", "-k", f.initrd)
+	if out, err := xz.CombinedOutput(); err != nil {
+		t.Fatalf("xz the initramfs: %v\n%s", err, out)
 	}
 	return f
 }
@@ -223,7 +233,7 @@ func run(t *testing.T, f *fixture, m machine) *result {
 			t.Fatal(err)
 		}
 		for _, c := range [][]string{{mine, "remove", "-n", "fallback/payload"},
-			{mine, "add-payload", "-n", "fallback/payload", "-f", f.kernel, "-I", f.initrd, "-C", cmdline}} {
+			{mine, "add-payload", "-n", "fallback/payload", "-f", f.kernel, "-I", f.initrd + ".xz", "-C", cmdline}} {
 			if out, err := exec.Command("cbfstool", c...).CombinedOutput(); err != nil {
 				t.Fatalf("cbfstool %v: %v\n%s", c, err, out)
 			}
@@ -367,7 +377,7 @@ func TestPayloadKernel(t *testing.T) {
 				t.Errorf("NICs %q: want e1000e and virtio_net bound", nets)
 			}
 			usb := strings.Join(r.usb, "; ")
-			for _, want := range []string{"QEMU USB Keyboard", "QEMU USB MSD", "QEMU USB CCID"} {
+			for _, want := range []string{"QEMU USB Keyboard", "QEMU USB HARDDRIVE", "QEMU USB CCID"} {
 				if !strings.Contains(usb, want) {
 					t.Errorf("USB devices %q lack %s", usb, want)
 				}
