@@ -53,12 +53,22 @@ kernel:
 	bash scripts/build-kernel.sh >/dev/null
 	@ls -l $(OUT)/kernel/bzImage
 
-# glint's initramfs (coreboot's initrd): /init = glint, no modules (the kernel has what glint
-# needs built in); deterministic.
+# glint's initramfs (coreboot's initrd): /init = the payload build of glint, no modules (the
+# kernel has what glint needs built in); deterministic.
 payload: $(OUT)/payload.cpio.xz
 
-$(OUT)/payload.cpio.xz: $(OUT)/glint $(shell find cmd/mkpayload -name '*.go' -not -name '*_test.go')
-	go run ./cmd/mkpayload -init $(OUT)/glint -o $@
+# The glint that runs from flash: -tags payload leaves out the workstation-only verbs (attest,
+# card, disk, own, otp: cmd/glint/payload.go), -gcflags=all=-l turns inlining off (0.4 MB less
+# flash once compressed; the payload's hot paths are assembly hashing and TPM round trips:
+# bench/payload-inlining.sh). docs/kernel.md has the size table.
+PAYLOAD_BUILD := -tags payload -gcflags=all=-l
+
+$(OUT)/glint-payload: $(shell find cmd internal -name '*.go' -not -name '*_test.go') go.mod go.sum
+	@mkdir -p $(OUT)
+	go build $(PAYLOAD_BUILD) -ldflags='$(LDFLAGS)' -o $@ ./cmd/glint
+
+$(OUT)/payload.cpio.xz: $(OUT)/glint-payload $(shell find cmd/mkpayload -name '*.go' -not -name '*_test.go')
+	go run ./cmd/mkpayload -init $(OUT)/glint-payload -o $@
 
 # real coreboot 4.15 (Debian's source) for QEMU q35 with TPM 2.0 and TPM 1.2, with glint's
 # kernel and payload; cached on inputs

@@ -132,12 +132,12 @@ func TestFirmwareUpdate(t *testing.T) {
 	// them) with a changed payload, which coreboot measures into PCR 2.
 	next := filepath.Join(work, "coreboot-next.rom")
 	must(t, copyFile(filepath.Join(m.Top, "out", string(CorebootTPM2)+".rom"), next))
-	// The payload from this checkout (the kernel of scripts/fetch-kernel.sh and out/payload:
+	// The payload from this checkout (glint's kernel, out/kernel/bzImage, and out/payload:
 	// the glint under test), not the shared coreboot build directory, which another
 	// checkout may have rebuilt with its own glint.
 	must(t, run("cbfstool", next, "remove", "-n", "fallback/payload"))
 	must(t, run("cbfstool", next, "add-payload", "-n", "fallback/payload",
-		"-f", filepath.Join(m.Top, "cache", "kernel", "vmlinuz"), "-I", filepath.Join(m.Top, "out", "payload.cpio.xz"),
+		"-f", payloadKernel(m.Top), "-I", filepath.Join(m.Top, "out", "payload.cpio.xz"),
 		"-C", strings.Replace(kernelCmdline, "quiet panic=-1", "panic=-1 quiet", 1)))
 	glintBin := filepath.Join(m.Top, "out", "glint")
 	bundle := func(home, id, name string) string {

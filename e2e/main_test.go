@@ -27,7 +27,7 @@ func needTools(t *testing.T, fw Firmware) {
 		}
 	}
 	top := repoRoot(t)
-	need := []string{"out/payload.cpio.xz", "out/kernel/bzImage", "cache/kernel/vmlinuz"}
+	need := []string{"out/payload.cpio.xz", "out/glint-payload", "out/kernel/bzImage", "cache/kernel/vmlinuz"}
 	if fw == OVMF {
 		need = append(need, ovmfCode, ovmfVarsEmpty, ovmfVarsMS)
 	} else {

@@ -64,7 +64,7 @@ func payloadKernel(top string) string { return filepath.Join(top, "out", "kernel
 // the UEFI machine has no CBFS, so the key travels in the payload (measured with the kernel
 // by whoever loads it; in this bench QEMU's direct kernel boot).
 func ownerPayload(top, out, ownerKey string) error {
-	cmd := exec.Command("go", "run", "./cmd/mkpayload", "-init", filepath.Join(top, "out", "glint"),
+	cmd := exec.Command("go", "run", "./cmd/mkpayload", "-init", filepath.Join(top, "out", "glint-payload"),
 		"-file", "etc/glint/owner.asc="+ownerKey, "-o", out)
 	cmd.Dir = top
 	if b, err := cmd.CombinedOutput(); err != nil {

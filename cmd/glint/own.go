@@ -1,3 +1,5 @@
+//go:build !payload
+
 package main
 
 import (
