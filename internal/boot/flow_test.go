@@ -136,6 +136,8 @@ type bench struct {
 	// firmwareLocksPlatform: before glint runs, "firmware" sets a random
 	// platform authorisation, as OVMF does.
 	firmwareLocksPlatform bool
+	// last is the flow of the last power-on, for tests that look at its state.
+	last *Flow
 }
 
 func newBench(t *testing.T, v tpm.Version) *bench {
@@ -189,6 +191,7 @@ func (b *bench) powerMachine(machine Machine, v tpm.Version, input string) strin
 		f.Config = c // as init does with the measured glint/config
 	}
 	f.Config.Countdown = 0
+	b.last = f
 	err := f.Run()
 	if src.opened != nil {
 		src.opened.Close()

@@ -14,7 +14,9 @@ import (
 	"github.com/glint-boot/glint/internal/blockdev"
 	"github.com/glint-boot/glint/internal/card"
 	"github.com/glint-boot/glint/internal/card/readers"
+	"github.com/glint-boot/glint/internal/chipset"
 	"github.com/glint-boot/glint/internal/flash"
+	"github.com/glint-boot/glint/internal/hostcheck"
 	"github.com/glint-boot/glint/internal/kexec"
 	"github.com/glint-boot/glint/internal/otp/dongle"
 	"github.com/glint-boot/glint/internal/rootfs"
@@ -214,3 +216,14 @@ func (m *linuxMachine) OpenCard() (*card.Card, string, error) {
 
 // cardWait is how long OpenCard waits for a card to enumerate.
 const cardWait = 8 * time.Second
+
+// LockFlash asks the firmware to lock the flash through /dev/port and reads the chipset's
+// registers through sysfs and /dev/mem before and after (PlatformLocker).
+func (m *linuxMachine) LockFlash() (*chipset.LockReport, error) {
+	return chipset.Lock(chipset.DevPort("/dev/port"), chipset.System.ReadLive)
+}
+
+// HostCheck judges this machine as glint leaves it to the OS (PlatformLocker).
+func (m *linuxMachine) HostCheck() *hostcheck.Report {
+	return hostcheck.Run(hostcheck.System(), hostcheck.PhaseLocked)
+}

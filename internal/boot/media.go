@@ -119,8 +119,8 @@ func (u consoleUI) Progress(done, total int64) {
 func (u consoleUI) Say(format string, a ...any) { u.f.Con.Printf(format+"\n", a...) }
 
 // handOver is the last step of every boot: measure "leaving glint" into
-// PCR 4, lock the TPM's platform hierarchy, kexec. It returns only if the
-// kexec failed.
+// PCR 4, lock the flash and check the platform (platformlock.go), lock the
+// TPM's platform hierarchy, kexec. It returns only if the kexec failed.
 func (f *Flow) handOver(title string, img kexec.Image) {
 	// Report while the PCRs still hold this boot's state (before "leaving
 	// glint" moves PCR 4 on).
@@ -129,6 +129,7 @@ func (f *Flow) handOver(title string, img kexec.Image) {
 		f.Con.Printf("cannot lock the secrets before hand-over, refusing: %v\n", err)
 		return
 	}
+	f.lockPlatformBeforeKexec()
 	if f.tpm != nil {
 		if err := f.tpm.LockPlatform(); err != nil {
 			f.J.Logf("TPM platform hierarchy not locked: %v", err)
