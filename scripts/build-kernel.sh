@@ -67,6 +67,16 @@ if [ -s "$done_dir/bzImage" ]; then
   echo "$out/bzImage"; exit 0
 fi
 
+# One build at a time in the shared tree (two checkouts may run make rom together); the one
+# that waited may find the other's result.
+exec 9>"$cache/.build.lock"
+flock 9
+if [ -s "$done_dir/bzImage" ]; then
+  cp "$done_dir/bzImage" "$done_dir/config" "$done_dir/release" "$out/"
+  echo "$ver" > "$out/source-version"
+  echo "$out/bzImage"; exit 0
+fi
+
 src="$cache/src-$ver"
 if [ ! -f "$src/.unpacked" ]; then
   rm -rf "$src" "$src.tmp"; mkdir -p "$src.tmp"
