@@ -95,6 +95,7 @@ e2e: rom payload
 boards: payload kernel
 	for b in x230 t430; do for l in stock maximized; do bash scripts/build-board.sh $$b $$l >/dev/null || exit 1; done; done
 	go test -tags boards -count=1 -v ./boards/
+	go test -tags boards -count=1 -v -run TestThinkPadAssembly ./internal/rom/
 	@cd $(OUT)/boards && sha256sum *.rom
 
 test: deps lint unit fuzz-short e2e

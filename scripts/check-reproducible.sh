@@ -17,7 +17,7 @@ export GLINT_CACHE="$scratch/cache"
 cd "$clone"
 make -s build payload >/dev/null
 bash scripts/build-kernel.sh >/dev/null
-files=(kernel/bzImage glint payload.cpio.xz)
+files=(kernel/bzImage glint glint-payload payload.cpio.xz)
 if [ "$what" = boards ]; then
   for b in x230 t430; do for l in stock maximized; do
     bash scripts/build-board.sh "$b" "$l" >/dev/null

@@ -99,7 +99,7 @@ func TestFlowLocksPlatformBeforeKexec(t *testing.T) {
 					pcr4 = append(pcr4, e.Description)
 				}
 			}
-			t.Logf("PCR 4 events: %q", pcr4)
+			t.Logf("PCR 4 events: %q\n%s", pcr4, out[strings.Index(out, "flash lock"):])
 			n := len(pcr4)
 			if n < 2 || pcr4[n-2] != pcr.ModeLeaving || !strings.HasPrefix(pcr4[n-1], "glint: platform lock: "+c.want) {
 				t.Fatalf("PCR 4 events end %q, want leaving glint then the lock result", pcr4)
