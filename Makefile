@@ -33,14 +33,17 @@ lint:
 	@fmt=$$(gofmt -l cmd internal); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	go vet ./...
 	go vet -tags attestserver ./cmd/glint
+	go vet -tags payload ./cmd/glint
 	go run honnef.co/go/tools/cmd/staticcheck@v0.7.0 ./...
 	go run honnef.co/go/tools/cmd/staticcheck@v0.7.0 -tags attestserver ./cmd/glint
+	go run honnef.co/go/tools/cmd/staticcheck@v0.7.0 -tags payload ./cmd/glint
 
 # unit + real-part tests (swtpm, gpg, cryptsetup, flashrom, cbfstool)
 unit:
 	bash scripts/fetch-kernel.sh >/dev/null
 	bash internal/kexec/testdata/fetch-xen.sh >/dev/null
 	go test -count=1 ./...
+	go test -tags payload -count=1 -run TestPayloadBuildVerbs ./cmd/glint/
 
 # every fuzz target for a few seconds
 fuzz-short:
