@@ -1,6 +1,8 @@
 // Package qemutest proves internal/kexec's SystemLoader against a real
-// kernel: a QEMU (TCG, q35, -cpu max) guest boots the Debian kernel with a
-// tiny initramfs whose /init (stage1/, static Go) loads a second system with
+// kernel: a QEMU (TCG, q35, -cpu max) guest boots glint's payload kernel
+// (out/kernel/bzImage, scripts/build-kernel.sh; Debian's when it is not built)
+// with a tiny initramfs whose /init (stage1/, static Go) loads a second system
+// (Debian's kernel) with
 // kexec.NewSystemLoader() and kexecs into it. Stage 2 is a busybox
 // initramfs whose /init prints markers and powers off; the disk-key style
 // ExtraInitrd cpio (/secret.key, random per run) must show up in it.

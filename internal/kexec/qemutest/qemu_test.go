@@ -49,12 +49,14 @@ $bb poweroff -f
 `
 
 type fixture struct {
-	dir     string
-	root    string
-	stage1  string // stage 1 initramfs carrying everything (SeaBIOS, OVMF)
-	kernel  string
-	key     string // content of /secret.key
-	haveXen bool
+	dir    string
+	root   string
+	stage1 string // stage 1 initramfs carrying everything (SeaBIOS, OVMF)
+	kernel string // the kernel stage 1 loads: Debian's (cache/kernel)
+	// stage1Kernel runs stage 1: glint's payload kernel when built, else Debian's
+	stage1Kernel string
+	key          string // content of /secret.key
+	haveXen      bool
 	// For coreboot, whose 16 MiB ROM cannot hold the kernel twice: a small
 	// stage 1 (init + key) and the rest as a bundle QEMU's generic loader
 	// puts in RAM at bundleAddr (see stage1's fetchBundle).
@@ -87,7 +89,12 @@ func setup(t *testing.T) *fixture {
 	if _, err := os.Stat(kernel); err != nil {
 		t.Skipf("no kernel cache (run bash scripts/fetch-kernel.sh): %v", err)
 	}
-	f := &fixture{dir: t.TempDir(), root: root, kernel: kernel}
+	f := &fixture{dir: t.TempDir(), root: root, kernel: kernel, stage1Kernel: kernel}
+	// Stage 1 runs on glint's payload kernel when it is built (scripts/build-kernel.sh): the
+	// kernel that does the kexec on a real machine. Stage 2 stays Debian's kernel, as on /boot.
+	if payload := filepath.Join(root, "out/kernel/bzImage"); fileExists(payload) {
+		f.stage1Kernel = payload
+	}
 	xen := filepath.Join(root, "cache/xen/xen.gz")
 	_, err := os.Stat(xen)
 	f.haveXen = err == nil
@@ -247,7 +254,7 @@ func boot(t *testing.T, f *fixture, c bootCase) *bootRun {
 		if c.firmware == ovmf {
 			args = append(args, "-bios", ovmfPath)
 		}
-		args = append(args, "-kernel", f.kernel, "-initrd", f.stage1, "-append", cmdline)
+		args = append(args, "-kernel", f.stage1Kernel, "-initrd", f.stage1, "-append", cmdline)
 	case coreboot:
 		rom := corebootROM(t, f, cmdline+fmt.Sprintf(" memmap=16M$%#x glint.bundle=%#x", bundleAddr, bundleAddr))
 		args = append(args, "-bios", rom,
@@ -366,7 +373,7 @@ type bootCase struct {
 }
 
 // corebootROM returns a copy of glint's coreboot ROM (make rom) whose
-// payload is the Debian kernel with the small stage 1 initramfs.
+// payload is stage 1's kernel with the small stage 1 initramfs.
 func corebootROM(t *testing.T, f *fixture, cmdline string) string {
 	t.Helper()
 	src, cbfstool := corebootTools(t, f)
@@ -376,7 +383,7 @@ func corebootROM(t *testing.T, f *fixture, cmdline string) string {
 	}
 	for _, args := range [][]string{
 		{rom, "remove", "-n", "fallback/payload"},
-		{rom, "add-payload", "-n", "fallback/payload", "-f", f.kernel, "-I", f.miniStage1, "-C", cmdline},
+		{rom, "add-payload", "-n", "fallback/payload", "-f", f.stage1Kernel, "-I", f.miniStage1, "-C", cmdline},
 	} {
 		if out, err := exec.Command(cbfstool, args...).CombinedOutput(); err != nil {
 			t.Fatalf("cbfstool %v: %v\n%s", args[1:], err, out)
@@ -454,4 +461,9 @@ func TestKexec(t *testing.T) {
 			}
 		})
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
