@@ -69,13 +69,13 @@ type listed struct {
 }
 
 // goList lists every package of the module with every build tag the
-// project uses, so tagged tests (e2e, qemu) are checked too.
+// project uses, so tagged tests (e2e, qemu, boards) are checked too.
 func goList(t *testing.T) []listed {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("the go command is not in PATH")
 	}
-	cmd := exec.Command("go", "list", "-e", "-tags", "e2e,qemu,attestserver", "-json=ImportPath,Imports,TestImports,XTestImports", "./...")
+	cmd := exec.Command("go", "list", "-e", "-tags", "e2e,qemu,attestserver,boards", "-json=ImportPath,Imports,TestImports,XTestImports", "./...")
 	cmd.Dir = ".."
 	out, err := cmd.Output()
 	if err != nil {

@@ -1,3 +1,7 @@
+//go:build !payload
+
+// The card verbs are not in the payload build (cmd/glint/payload.go).
+
 package main
 
 import (
