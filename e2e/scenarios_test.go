@@ -194,8 +194,9 @@ func rowFirmwareChanged(t *testing.T, b *bench) {
 	backup := b.m.ROM + ".good"
 	must(t, copyFile(b.m.ROM, backup))
 	defer func() { must(t, os.Rename(backup, b.m.ROM)) }()
-	// the kernel and initrd this ROM was built with (scripts/build-coreboot.sh keeps them)
-	work := filepath.Join(b.m.Top, "cache", "coreboot-build-"+strings.TrimPrefix(string(b.m.Firmware), "coreboot-"))
+	// the kernel and initrd this ROM was built with (scripts/build-coreboot.sh keeps them in
+	// out/, beside the ROM: the shared cache's build tree may hold another checkout's by now)
+	work := filepath.Join(b.m.Top, "out", string(b.m.Firmware)+".rom.payload")
 	must(t, run("cbfstool", b.m.ROM, "remove", "-n", "fallback/payload"))
 	must(t, run("cbfstool", b.m.ROM, "add-payload", "-n", "fallback/payload",
 		"-f", filepath.Join(work, "vmlinuz"), "-I", filepath.Join(work, "initrd"),
