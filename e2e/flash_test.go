@@ -178,7 +178,12 @@ func TestFirmwareUpdate(t *testing.T) {
 			t.Fatalf("the emulated chip in the guest is not this machine's flash: %s, want %s", before, want)
 		}
 		// The bad-update row: refused with the reason, the chip untouched.
-		for bad, reason := range map[string]string{"forged": `signature does not verify: made by a key that is not the publisher key`, "truncated": `truncated download or copy`} {
+		// in the order flashJob runs them (the console is read forward only)
+		for _, c := range []struct{ bad, reason string }{
+			{"forged", `signature does not verify: made by a key that is not the publisher key`},
+			{"truncated", `truncated download or copy`},
+		} {
+			bad, reason := c.bad, c.reason
 			mark := r.Mark()
 			g := expect(t, r, `E2E-FLASH-RC `+bad+` (\d+)`, toStep)
 			said := r.Since(mark)
