@@ -413,6 +413,7 @@ func TestKexec(t *testing.T) {
 	f := setup(t)
 	cases := []bootCase{
 		{"linux", "linux", seabios},
+		{"linux-ovmf", "linux", ovmf},
 		{"xen", "xen", seabios},
 		{"xen-coreboot", "xen", coreboot},
 		{"xen-ovmf", "xen", ovmf},
