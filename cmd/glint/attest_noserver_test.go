@@ -1,4 +1,4 @@
-//go:build !attestserver
+//go:build !attestserver && !payload
 
 package main
 

@@ -1,3 +1,7 @@
+//go:build !payload
+
+// The attest verbs are not in the payload build (cmd/glint/payload.go).
+
 package main
 
 import (
