@@ -91,6 +91,12 @@ func decompressInitramfs(b []byte) ([]byte, error) {
 	var r io.Reader
 	switch {
 	case bytes.HasPrefix(b, []byte("\xfd7zXZ\x00")):
+		// glint's own payload: the x86 branch filter before LZMA2 (xzbcj.go)
+		if blk, ok, err := parseXZX86(b); err != nil {
+			return nil, err
+		} else if ok {
+			return decodeXZX86(b, blk)
+		}
 		xr, err := xz.NewReader(bytes.NewReader(b))
 		if err != nil {
 			return nil, errorf(0, "xz", ErrFormat, "%v", err)
