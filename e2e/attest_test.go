@@ -399,11 +399,12 @@ func attestRowTampered(t *testing.T, b *attestBench) {
 	backup := b.m.ROM + ".good"
 	must(t, copyFile(b.m.ROM, backup))
 	defer func() { must(t, os.Rename(backup, b.m.ROM)) }()
-	// The kernel and initrd this ROM was built with (scripts/build-coreboot.sh: cache/kernel and
-	// out/; the shared coreboot build tree may hold another checkout's by now).
+	// The kernel and initrd this ROM was built with (scripts/build-coreboot.sh keeps them beside
+	// it in out/; the shared coreboot build tree may hold another checkout's by now).
+	work := filepath.Join(b.m.Top, "out", string(b.m.Firmware)+".rom.payload")
 	must(t, run("cbfstool", b.m.ROM, "remove", "-n", "fallback/payload"))
 	must(t, run("cbfstool", b.m.ROM, "add-payload", "-n", "fallback/payload",
-		"-f", filepath.Join(b.m.Top, "cache", "kernel", "vmlinuz"), "-I", filepath.Join(b.m.Top, "out", "payload.cpio.xz"),
+		"-f", filepath.Join(work, "vmlinuz"), "-I", filepath.Join(work, "initrd"),
 		"-C", strings.Replace(kernelCmdline, "quiet panic=-1", "panic=-1 quiet", 1)))
 	r := b.m.Boot(t, "A4-firmware-tampered")
 	expect(t, r, `glint: boot flow starting`, toGlint)
