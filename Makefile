@@ -83,7 +83,7 @@ rom: payload kernel
 # the emulated laptop: QEMU + swtpm + coreboot/OVMF, the scenario table in e2e/; then real
 # kexec into Linux and Xen (multiboot2), and LUKS2 unlocked by real Debian and dracut initrds
 # with glint's injected key
-e2e: rom payload
+e2e: build rom payload
 	bash scripts/fetch-kernel.sh >/dev/null
 	bash internal/luks/qemutest/build-os.sh >/dev/null
 	go test -tags qemu -count=1 -timeout 15m -v ./kernel/kerneltest/
