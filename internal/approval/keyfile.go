@@ -33,11 +33,7 @@ func (k *KeyFile) load() error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for i := range raw {
-			raw[i] = 0
-		}
-	}()
+	defer clear(raw)
 	block, _ := pem.Decode(raw)
 	if block == nil {
 		return fmt.Errorf("%s: no PEM block", k.Path)

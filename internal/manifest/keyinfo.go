@@ -99,9 +99,6 @@ func wipeInt(x *big.Int) {
 	if x == nil {
 		return
 	}
-	w := x.Bits()
-	for i := range w {
-		w[i] = 0
-	}
+	clear(x.Bits())
 	x.SetInt64(0)
 }

@@ -144,7 +144,7 @@ func (d *tpm20) LockPlatform() error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrPlatformUnlockable, err)
 	}
-	defer wipe(secret)
+	defer clear(secret)
 	_, err = tpm2.HierarchyChangeAuth{
 		AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHPlatform, Auth: tpm2.PasswordAuth(nil)},
 		NewAuth:    tpm2.TPM2BAuth{Buffer: secret},

@@ -401,7 +401,7 @@ func (d *tpm20) SealAuthorized(secret []byte, key crypto.PublicKey, policyRef []
 	}
 	name, _ := ApprovalKeyName(key)
 	auth := pinAuth(pin)
-	defer wipe(auth)
+	defer clear(auth)
 	parts, err := d.createSealed(secret, authPolicy, auth, len(pin) > 0)
 	if err != nil {
 		return nil, err
@@ -541,7 +541,7 @@ func (d *tpm20) UnsealAuthorized(blob []byte, a *Approval, pin []byte) ([]byte, 
 		}
 	}
 	auth := pinAuth(pin)
-	defer wipe(auth)
+	defer clear(auth)
 
 	var ticket tpm2.TPMTTKVerified
 	if a != nil {

@@ -158,7 +158,7 @@ func makeCredential12(ek *EK, akPublic, secret []byte, rnd io.Reader) (*Credenti
 		return nil, &CredentialError{Reason: err.Error()}
 	}
 	session := make([]byte, symmetricKeyMax12)
-	defer wipe(session)
+	defer clear(session)
 	if _, err := io.ReadFull(rnd, session); err != nil {
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func makeCredential12(ek *EK, akPublic, secret []byte, rnd io.Reader) (*Credenti
 	contents = append(contents, u16(uint16(len(session)))...)
 	contents = append(contents, session...)
 	contents = append(contents, idDigest[:]...)
-	defer wipe(contents)
+	defer clear(contents)
 	asym, err := rsa.EncryptOAEP(sha1.New(), rnd, ekPub, contents, []byte("TCPA"))
 	if err != nil {
 		return nil, &CredentialError{Reason: fmt.Sprintf("encrypt to the EK: %v", err)}
@@ -261,7 +261,7 @@ func (d *tpm12) ActivateCredential(ak *AK, c *Credential) ([]byte, error) {
 		return nil, fmt.Errorf("TPM_ActivateIdentity: a %d-byte session key, want %d", size, symmetricKeyMax12)
 	}
 	key := out[8:]
-	defer wipe(key)
+	defer clear(key)
 	return open12Blob(key, c.Blob)
 }
 

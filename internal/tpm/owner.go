@@ -75,8 +75,8 @@ type HierarchyAuth struct {
 
 // Wipe overwrites both values.
 func (a *HierarchyAuth) Wipe() {
-	wipe(a.Owner)
-	wipe(a.Lockout)
+	clear(a.Owner)
+	clear(a.Lockout)
 }
 
 func (a HierarchyAuth) clone() HierarchyAuth {
@@ -104,7 +104,7 @@ func DeriveHierarchyAuth(ownerSecret []byte, id *Identity) (HierarchyAuth, error
 	}
 	lockout, err := hkdf.Key(sha256.New, ownerSecret, id.Digest[:], "glint TPM lockout authorization v1", hierarchyAuthSize)
 	if err != nil {
-		wipe(owner)
+		clear(owner)
 		return HierarchyAuth{}, err
 	}
 	return HierarchyAuth{Owner: owner, Lockout: lockout}, nil

@@ -34,7 +34,7 @@ const (
 func (d *tpm12) UseAuth(a HierarchyAuth) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	wipe(d.owner)
+	clear(d.owner)
 	d.owner = nil
 	if len(a.Owner) >= 20 {
 		d.owner = append([]byte(nil), a.Owner[:20]...)
@@ -128,10 +128,10 @@ func (d *tpm12) SetHierarchyAuth(next HierarchyAuth) error {
 		}
 	}
 	if err != nil {
-		wipe(nxt)
+		clear(nxt)
 		return ownerAuth12(err)
 	}
-	wipe(d.owner)
+	clear(d.owner)
 	d.owner = nxt
 	return nil
 }

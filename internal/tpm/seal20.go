@@ -33,12 +33,6 @@ func pinAuth(pin []byte) []byte {
 	return s[:]
 }
 
-func wipe(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
-}
-
 // checkPolicy validates a policy and returns its PCRs in ascending order.
 func checkPolicy(policy PCRPolicy, v Version) (Alg, []int, error) {
 	bank := policy.Bank
@@ -146,7 +140,7 @@ func (d *tpm20) Seal(secret []byte, policy PCRPolicy, pin []byte) ([]byte, error
 		return nil, err
 	}
 	auth := pinAuth(pin)
-	defer wipe(auth)
+	defer clear(auth)
 
 	srkHandle, srkName, srkPub, release, err := d.srkForUse()
 	if err != nil {
@@ -218,7 +212,7 @@ func (d *tpm20) Unseal(blob []byte, pin []byte) ([]byte, error) {
 		return nil, err
 	}
 	auth := pinAuth(pin)
-	defer wipe(auth)
+	defer clear(auth)
 
 	srkHandle, srkName, srkPub, release, err := d.srkForUse()
 	if err != nil {

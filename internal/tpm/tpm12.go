@@ -193,7 +193,7 @@ func (d *tpm12) Seal(secret []byte, policy PCRPolicy, pin []byte) ([]byte, error
 	info = append(info, atRelease[:]...)
 
 	dataAuth := pinAuth12(pin)
-	defer wipe(dataAuth)
+	defer clear(dataAuth)
 	s, err := d.osap(etSRK, khSRK, wellKnownSecret)
 	if err != nil {
 		return nil, err
@@ -261,7 +261,7 @@ func (d *tpm12) Unseal(blob []byte, pin []byte) ([]byte, error) {
 		return nil, &ParseError{Field: "TPM_STORED_DATA12", Err: errors.New("malformed sealed data structure")}
 	}
 	dataAuth := pinAuth12(pin)
-	defer wipe(dataAuth)
+	defer clear(dataAuth)
 	s1, err := d.oiap(wellKnownSecret)
 	if err != nil {
 		return nil, err

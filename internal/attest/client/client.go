@@ -86,7 +86,7 @@ func (c *Client) Enroll(ctx context.Context, id Identity) (*State, *wire.Enrolle
 	if err != nil {
 		return nil, nil, fmt.Errorf("activate the server's credential: %w", err)
 	}
-	defer wipe(secret)
+	defer clear(secret)
 	raw, err = c.Endpoint.Exchange(ctx, "/v1/activate", (&wire.ActivateRequest{Identity: ident, Token: ch.Token, Secret: secret}).Marshal())
 	if err != nil {
 		return nil, nil, err
@@ -213,12 +213,6 @@ func clean(s string) string {
 		b = append(b, string(r)...)
 	}
 	return string(bytes.TrimSpace(b))
-}
-
-func wipe(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
 }
 
 // StateFor is the enrolment state of a TPM 2.0 for the server in settings,
