@@ -1,19 +1,16 @@
 package hostcheck
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/glint-boot/glint/internal/chipset"
 	"github.com/glint-boot/glint/internal/eventlog"
+	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -88,6 +85,9 @@ type tpmInfo struct {
 
 const tpmClass = "sys/class/tpm/tpm0"
 
+// firmwarePCRs are the PCRs read: the firmware's, 0-7.
+var firmwarePCRs = []int{0, 1, 2, 3, 4, 5, 6, 7}
+
 func (m Machine) readTPM() tpmInfo {
 	var t tpmInfo
 	if m.Root == "" || !m.exists(tpmClass) {
@@ -104,65 +104,17 @@ func (m Machine) readTPM() tpmInfo {
 				continue
 			}
 			t.bank = bank
-			t.pcrs, t.pcrErr = m.readPCRDir(dir)
+			t.pcrs, t.pcrErr = pcr.ReadSysfs(m.path(tpmClass), bank, firmwarePCRs)
 			return t
 		}
 		t.pcrErr = errors.New("the kernel shows no PCR bank in sysfs (Linux 5.12 or later does)")
 	case "1":
 		t.version, t.bank = tpm.Version12, tpm.SHA1
-		for _, p := range []string{tpmClass + "/pcrs", tpmClass + "/device/pcrs"} {
-			if b, err := readCapped(m.path(p), 8192); err == nil {
-				t.pcrs, t.pcrErr = parseTPM12PCRs(b)
-				return t
-			}
-		}
-		t.pcrErr = errors.New("the kernel shows no TPM 1.2 pcrs file")
+		t.pcrs, t.pcrErr = pcr.ReadSysfs12(m.path(tpmClass), firmwarePCRs)
 	default:
 		t.pcrErr = fmt.Errorf("tpm_version_major is %q", major)
 	}
 	return t
-}
-
-func (m Machine) readPCRDir(dir string) (map[int][]byte, error) {
-	out := map[int][]byte{}
-	for i := 0; i <= 7; i++ {
-		s, err := m.readTrim(fmt.Sprintf("%s/%d", dir, i))
-		if err != nil {
-			return nil, err
-		}
-		v, err := hex.DecodeString(s)
-		if err != nil || len(v) > eventlog.MaxDigestSize {
-			return nil, fmt.Errorf("%s/%d: not a digest: %q", dir, i, s)
-		}
-		out[i] = v
-	}
-	return out, nil
-}
-
-// parseTPM12PCRs reads the TPM 1.2 driver's "PCR-00: 3A 3F ..." lines (drivers/char/tpm/tpm1-cmd.c
-// via tpm-sysfs.c pcrs_show), keeping PCR 0-7.
-func parseTPM12PCRs(b []byte) (map[int][]byte, error) {
-	out := map[int][]byte{}
-	s := bufio.NewScanner(bytes.NewReader(b))
-	for s.Scan() {
-		name, rest, ok := strings.Cut(s.Text(), ":")
-		if !ok || !strings.HasPrefix(name, "PCR-") {
-			continue
-		}
-		i, err := strconv.Atoi(strings.TrimPrefix(name, "PCR-"))
-		if err != nil || i < 0 || i > 7 {
-			continue
-		}
-		v, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(rest), " ", ""))
-		if err != nil || len(v) != 20 {
-			return nil, fmt.Errorf("pcrs: PCR-%02d is not a SHA-1 digest", i)
-		}
-		out[i] = v
-	}
-	if len(out) != 8 {
-		return nil, fmt.Errorf("pcrs: found %d of PCR 0-7", len(out))
-	}
-	return out, nil
 }
 
 // firmwareKind tells UEFI from coreboot: the two measure different PCRs.

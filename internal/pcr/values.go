@@ -18,7 +18,8 @@ import (
 //
 //   - Linux's sysfs, one file per PCR and bank holding its value in hex
 //     (/sys/class/tpm/tpm0/pcr-sha256/7, Linux 5.12 and later):
-//     ReadSysfs;
+//     ReadSysfs; a TPM 1.2's driver instead lists every SHA-1 PCR in one
+//     pcrs file ("PCR-00: 3A 3F ..."): ReadSysfs12, ParseSysfs12;
 //   - "BANK INDEX HEX" lines, one value each, as testdata/record.sh saves
 //     them from a guest and `glint eventlog replay --pcrs FILE` compares
 //     against: ParseValues.
@@ -40,6 +41,8 @@ const (
 	MaxIndex = 31
 	// maxSysfsValue bounds one sysfs PCR file: 128 hex digits and a newline.
 	maxSysfsValue = 2*64 + 1
+	// MaxSysfs12Size bounds a TPM 1.2 pcrs file: 24 lines of 69 bytes.
+	MaxSysfs12Size = 8 << 10
 )
 
 // ParseError says which line of PCR text is wrong, and why.
@@ -135,6 +138,71 @@ func ReadSysfs(tpmDir string, bank tpm.Alg, idx []int) (map[int][]byte, error) {
 			return nil, &ParseError{Source: p, Err: err}
 		}
 		out[i] = v
+	}
+	return out, nil
+}
+
+// ReadSysfs12 reads PCRs idx from a TPM 1.2's pcrs file under tpmDir
+// (pcrs, or device/pcrs on kernels before 4.x moved it).
+func ReadSysfs12(tpmDir string, idx []int) (map[int][]byte, error) {
+	var firstErr error
+	for _, name := range []string{"pcrs", "device/pcrs"} {
+		p := filepath.Join(tpmDir, name)
+		raw, err := safefile.ReadCapped(p, MaxSysfs12Size)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		v, err := ParseSysfs12(raw, idx)
+		if err != nil {
+			var pe *ParseError
+			if errors.As(err, &pe) {
+				pe.Source = p
+			}
+		}
+		return v, err
+	}
+	return nil, fmt.Errorf("the kernel shows no TPM 1.2 pcrs file: %w", firstErr)
+}
+
+// ParseSysfs12 reads the TPM 1.2 driver's pcrs file (drivers/char/tpm/
+// tpm-sysfs.c pcrs_show: "PCR-NN: XX XX ..." with 20 hex bytes) and returns
+// PCRs idx, each of which must be present exactly once.
+func ParseSysfs12(untrusted []byte, idx []int) (map[int][]byte, error) {
+	if len(untrusted) > MaxSysfs12Size {
+		return nil, &ParseError{Err: fmt.Errorf("%d bytes, over the %d a pcrs file can hold", len(untrusted), MaxSysfs12Size)}
+	}
+	want := map[int]bool{}
+	for _, i := range idx {
+		want[i] = true
+	}
+	out := map[int][]byte{}
+	s := bufio.NewScanner(bytes.NewReader(untrusted))
+	for n := 1; s.Scan(); n++ {
+		name, rest, ok := strings.Cut(s.Text(), ":")
+		if !ok || !strings.HasPrefix(name, "PCR-") {
+			continue
+		}
+		i, err := strconv.Atoi(strings.TrimPrefix(name, "PCR-"))
+		if err != nil || !want[i] {
+			continue
+		}
+		if _, dup := out[i]; dup {
+			return nil, &ParseError{Line: n, Err: fmt.Errorf("PCR-%02d given twice", i)}
+		}
+		v, err := parseHexValue(tpm.SHA1, strings.ReplaceAll(strings.TrimSpace(rest), " ", ""))
+		if err != nil {
+			return nil, &ParseError{Line: n, Err: fmt.Errorf("PCR-%02d: %w", i, err)}
+		}
+		out[i] = v
+	}
+	if err := s.Err(); err != nil {
+		return nil, &ParseError{Err: err}
+	}
+	if len(out) != len(want) {
+		return nil, &ParseError{Err: fmt.Errorf("found %d of the %d PCRs asked for", len(out), len(want))}
 	}
 	return out, nil
 }

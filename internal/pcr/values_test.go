@@ -3,6 +3,7 @@ package pcr
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,5 +79,56 @@ func TestReadSysfs(t *testing.T) {
 	}
 	if _, err := ReadSysfs(dir, tpm.SHA1, []int{7}); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("no sha1 bank in sysfs: %v", err)
+	}
+}
+
+// sysfs12 is a TPM 1.2 pcrs file as Linux prints it, PCR i holding bytes of i.
+func sysfs12(n int) []byte {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "PCR-%02d:", i)
+		for j := 0; j < 20; j++ {
+			fmt.Fprintf(&b, " %02X", i)
+		}
+		b.WriteString("\n")
+	}
+	return []byte(b.String())
+}
+
+func TestReadSysfs12(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "device"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// older kernels keep the file under device/
+	if err := os.WriteFile(filepath.Join(dir, "device", "pcrs"), sysfs12(24), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, err := ReadSysfs12(dir, []int{2, 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) != 2 || !bytes.Equal(v[2], bytes.Repeat([]byte{2}, 20)) || !bytes.Equal(v[7], bytes.Repeat([]byte{7}, 20)) {
+		t.Fatalf("got %x", v)
+	}
+	if _, err := ReadSysfs12(t.TempDir(), []int{0}); err == nil {
+		t.Fatal("no pcrs file accepted")
+	}
+}
+
+func TestParseSysfs12Rejects(t *testing.T) {
+	short := strings.Replace(string(sysfs12(8)), "PCR-03: 03 03", "PCR-03: 03", 1)
+	for name, in := range map[string]string{
+		"missing PCR":  string(sysfs12(7)),
+		"short digest": short,
+		"twice":        string(sysfs12(8)) + string(sysfs12(1)),
+		"not hex":      strings.Replace(string(sysfs12(8)), "PCR-05: 05", "PCR-05: zz", 1),
+		"over the cap": string(sysfs12(8)) + strings.Repeat("#", MaxSysfs12Size),
+	} {
+		_, err := ParseSysfs12([]byte(in), []int{0, 1, 2, 3, 4, 5, 6, 7})
+		var pe *ParseError
+		if !errors.As(err, &pe) {
+			t.Errorf("%s: got %v, want a ParseError", name, err)
+		}
 	}
 }
