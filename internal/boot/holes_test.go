@@ -145,7 +145,7 @@ func TestVerifiedFSServesSignedBytes(t *testing.T) {
 	res, err := manifest.Verify(b.bootDir, kr, nil)
 	must(t, err)
 	f := &Flow{BootDir: b.bootDir, manifest: res.Manifest}
-	vfs := newVerifiedFS(f, res.Manifest)
+	vfs := manifest.FS(res.Manifest, f.readVerified)
 	d, err := bootcfg.DiscoverFS(vfs)
 	if err != nil || len(d.Entries) != 1 || d.Entries[0].Cmdline != "root=/dev/vda2 ro quiet" {
 		t.Fatalf("entries from the verified configuration: %+v, %v", d, err)
@@ -153,7 +153,7 @@ func TestVerifiedFSServesSignedBytes(t *testing.T) {
 	cfg := filepath.Join(b.bootDir, "grub", "grub.cfg")
 	orig, _ := os.ReadFile(cfg)
 	must(t, os.WriteFile(cfg, []byte(strings.Replace(string(orig), "quiet", "init=/bin/sh", 1)), 0o644))
-	if _, err := bootcfg.DiscoverFS(newVerifiedFS(f, res.Manifest)); err == nil {
+	if _, err := bootcfg.DiscoverFS(manifest.FS(res.Manifest, f.readVerified)); err == nil {
 		if _, err := fs.ReadFile(vfs, "grub/grub.cfg"); err == nil {
 			t.Fatal("a grub.cfg swapped after verification was served")
 		}

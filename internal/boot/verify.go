@@ -79,7 +79,7 @@ func (f *Flow) VerifyBoot() {
 	f.kept = res.Kept
 	// The boot entries come from the verified bytes of the configuration,
 	// not from what was parsed off the disk before verification.
-	d, err := bootcfg.DiscoverFS(newVerifiedFS(f, res.Manifest))
+	d, err := bootcfg.DiscoverFS(manifest.FS(res.Manifest, f.readVerified))
 	if err != nil {
 		f.problem("boot configuration in the signed /boot: %v", err)
 		return

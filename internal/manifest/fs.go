@@ -1,4 +1,4 @@
-package boot
+package manifest
 
 import (
 	"bytes"
@@ -8,26 +8,26 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/glint-boot/glint/internal/manifest"
 )
 
-// verifiedFS is /boot as the signed manifest describes it: a file opens
-// with its verified bytes (readVerified: read, hashed, compared), a
-// directory lists the manifest's entries. The boot entries are parsed from
-// it after verification, so what the menu offers and kexec loads is what
-// was signed, never a grub.cfg swapped between parsing and verifying.
-type verifiedFS struct {
-	f       *Flow
-	entries map[string]manifest.Entry
-}
-
-func newVerifiedFS(f *Flow, m *manifest.Manifest) *verifiedFS {
-	v := &verifiedFS{f: f, entries: map[string]manifest.Entry{}}
+// FS is /boot as the signed manifest m describes it: a directory lists the
+// manifest's entries, and a file or link opens with the bytes read returns
+// for it (the caller's verified read: read, hashed, compared with the
+// manifest). Whatever parses /boot through FS after verification (the boot
+// entries, what the menu offers and kexec loads) sees what was signed,
+// never a file swapped between verifying and parsing, nor one the manifest
+// does not list.
+func FS(m *Manifest, read func(name string) ([]byte, error)) fs.FS {
+	v := &verifiedFS{read: read, entries: map[string]Entry{}}
 	for _, e := range m.Entries {
 		v.entries[e.Path] = e
 	}
 	return v
+}
+
+type verifiedFS struct {
+	read    func(name string) ([]byte, error)
+	entries map[string]Entry
 }
 
 func (v *verifiedFS) Open(name string) (fs.File, error) {
@@ -42,10 +42,10 @@ func (v *verifiedFS) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 	switch e.Kind {
-	case manifest.KindDir:
+	case KindDir:
 		return v.dir(name), nil
-	case manifest.KindFile, manifest.KindLink:
-		data, err := v.f.readVerified(name)
+	case KindFile, KindLink:
+		data, err := v.read(name)
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
@@ -65,7 +65,7 @@ func (v *verifiedFS) dir(name string) *memDir {
 		if !ok || rest == "" || strings.Contains(rest, "/") {
 			continue
 		}
-		d.list = append(d.list, dirEntry{name: rest, dir: e.Kind == manifest.KindDir, size: e.Size})
+		d.list = append(d.list, dirEntry{name: rest, dir: e.Kind == KindDir, size: e.Size})
 	}
 	sort.Slice(d.list, func(i, j int) bool { return d.list[i].name < d.list[j].name })
 	return d
@@ -108,7 +108,7 @@ func (d *memDir) ReadDir(n int) ([]fs.DirEntry, error) {
 	return out, nil
 }
 
-// dirEntry is both fs.DirEntry and fs.FileInfo for verifiedFS.
+// dirEntry is both fs.DirEntry and fs.FileInfo for FS.
 type dirEntry struct {
 	name string
 	dir  bool
