@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/glint-boot/glint/internal/secret"
 	"os"
 
 	"github.com/glint-boot/glint/internal/tpm"
@@ -33,7 +34,7 @@ func (k *KeyFile) load() error {
 	if err != nil {
 		return err
 	}
-	defer clear(raw)
+	defer secret.Wipe(raw)
 	block, _ := pem.Decode(raw)
 	if block == nil {
 		return fmt.Errorf("%s: no PEM block", k.Path)
