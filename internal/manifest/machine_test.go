@@ -3,6 +3,8 @@ package manifest
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -97,6 +99,31 @@ func TestForeignBootRefused(t *testing.T) {
 				t.Fatalf("message: %s", msg)
 			}
 		})
+	}
+}
+
+// TestForeignBootChangedNamesFiles: /boot signed on machine A, changed, and
+// found on machine B whose TPM has no counter at all: the report names the
+// foreign binding and the changed file both.
+func TestForeignBootChangedNamesFiles(t *testing.T) {
+	a := newMachine(t, tpm.Version20, false)
+	b := newMachine(t, tpm.Version20, true)
+	k := newGPGKey(t, "Owner", "ed25519")
+	boot := makeBoot(t)
+	if _, err := SignBoot(boot, k.signer(), a, SignOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CounterRead(DefaultCounterIndex); err == nil {
+		t.Fatal("machine B already has a counter: the test needs one without")
+	}
+	const victim = "grub/grub.cfg"
+	if err := os.WriteFile(filepath.Join(boot, filepath.FromSlash(victim)), []byte("menuentry evil {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Verify(boot, k.keyring(t), b)
+	te := tamperOf(t, err)
+	if te.Foreign == nil || len(te.Changed) != 1 || te.Changed[0].Path != victim {
+		t.Fatalf("foreign and changed: %+v", te)
 	}
 }
 

@@ -221,7 +221,12 @@ func VerifyWith(bootDir string, keyring openpgp.EntityList, counter CounterReade
 		if err != nil && te.Foreign != nil {
 			// No counter here is what a /boot from another machine
 			// finds on a TPM that has none of its own: the foreign
-			// binding explains it, "TPM cleared" would mislead.
+			// binding explains it, "TPM cleared" would mislead. The file
+			// differences are named too: a foreign /boot that was also
+			// changed shows both findings.
+			if b := wait(); b.err == nil {
+				te.Changed, te.Added, te.Removed = Diff(m.Entries, b.m.Entries)
+			}
 			return res, te
 		}
 		if errors.Is(err, tpm.ErrNotDefined) {
