@@ -1,13 +1,10 @@
 package luks
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
-
-	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/glint-boot/glint/internal/secret"
 )
@@ -58,6 +55,10 @@ const (
 	crypttabInitramfsTools = "cryptroot/crypttab"
 	crypttabDracut         = "etc/crypttab"
 	newcHeaderSize         = 110
+	newcTrailer            = "TRAILER!!!"
+	modeDir                = 0o040000 // S_IFDIR
+	modeRegular            = 0o100000 // S_IFREG
+	modeType               = 0o170000 // S_IFMT
 )
 
 // BuildKeyCpio returns a newc cpio archive to append to the OS initrd:
@@ -68,7 +69,7 @@ const (
 //
 // The result contains the key: the caller wipes it with Wipe once written
 // to the kexec buffer. BuildKeyCpio leaves no other copy behind: the output
-// buffer is sized exactly, and the copy buffer cpio's writer uses is wiped.
+// buffer is sized exactly and the key is copied straight into it.
 // KeyscriptPath is the keyscript glint adds for initramfs-tools.
 const KeyscriptPath = "/glint-keyscript"
 
@@ -110,7 +111,7 @@ func BuildKeyCpio(key []byte, crypttab []CrypttabEntry, style Style) ([]byte, er
 		mode uint64
 		data []byte
 	}
-	files := []file{{name: strings.TrimPrefix(KeyPath, "/"), mode: cpio.S_IFREG | 0o400, data: key}}
+	files := []file{{name: strings.TrimPrefix(KeyPath, "/"), mode: modeRegular | 0o400, data: key}}
 	addTab := func(dir, path string, st Style) error {
 		var b strings.Builder
 		if st != StyleDracut {
@@ -126,15 +127,15 @@ func BuildKeyCpio(key []byte, crypttab []CrypttabEntry, style Style) ([]byte, er
 			b.WriteString(line)
 			b.WriteByte('\n')
 		}
-		files = append(files, file{name: dir, mode: cpio.S_IFDIR | 0o755},
-			file{name: path, mode: cpio.S_IFREG | 0o644, data: []byte(b.String())})
+		files = append(files, file{name: dir, mode: modeDir | 0o755},
+			file{name: path, mode: modeRegular | 0o644, data: []byte(b.String())})
 		return nil
 	}
 	if style == StyleBoth || style == StyleInitramfsTools {
 		if err := addTab("cryptroot", crypttabInitramfsTools, StyleInitramfsTools); err != nil {
 			return nil, err
 		}
-		files = append(files, file{name: strings.TrimPrefix(KeyscriptPath, "/"), mode: cpio.S_IFREG | 0o755, data: []byte(fallbackKeyscript)})
+		files = append(files, file{name: strings.TrimPrefix(KeyscriptPath, "/"), mode: modeRegular | 0o755, data: []byte(fallbackKeyscript)})
 	}
 	if style == StyleBoth || style == StyleDracut {
 		if err := addTab("etc", crypttabDracut, StyleDracut); err != nil {
@@ -150,66 +151,51 @@ func BuildKeyCpio(key []byte, crypttab []CrypttabEntry, style Style) ([]byte, er
 	for _, f := range files {
 		total += align4(newcHeaderSize+len(f.name)+1) + align4(len(f.data))
 	}
-	total += align4(newcHeaderSize + len(cpio.Trailer) + 1)
-	out := bytes.NewBuffer(make([]byte, 0, total))
-	w := cpio.Newc.Writer(out)
+	total += align4(newcHeaderSize + len(newcTrailer) + 1)
+	out := make([]byte, 0, total)
 	for i, f := range files {
-		info := cpio.Info{Ino: uint64(i + 1), Mode: f.mode, NLink: 1, Name: f.name}
-		if f.mode&cpio.S_IFMT == cpio.S_IFDIR {
-			info.NLink = 2
+		nlink := 1
+		if f.mode&modeType == modeDir {
+			nlink = 2
 		}
-		rec := cpio.Record{Info: info}
-		var wr *wipingReader
-		if f.mode&cpio.S_IFMT == cpio.S_IFREG {
-			wr = &wipingReader{data: f.data}
-			rec.ReaderAt = wr
-			rec.Info.FileSize = uint64(len(f.data))
-		}
-		err := w.WriteRecord(rec)
-		if wr != nil {
-			wr.Close() // idempotent; WriteRecord closes it on success only
-		}
-		if err != nil {
-			secret.Wipe(out.Bytes())
-			return nil, fmt.Errorf("build key cpio: %s: %w", f.name, err)
-		}
+		out = appendNewc(out, uint64(i+1), f.mode, nlink, f.name, f.data)
 	}
-	if err := cpio.WriteTrailer(w); err != nil {
-		secret.Wipe(out.Bytes())
-		return nil, fmt.Errorf("build key cpio: %w", err)
+	out = appendNewc(out, 0, 0, 0, newcTrailer, nil)
+	if len(out) != total || cap(out) != total {
+		secret.Wipe(out)
+		return nil, fmt.Errorf("build key cpio: internal size mismatch (%d bytes, expected %d)", len(out), total)
 	}
-	if out.Len() != total || out.Cap() != total {
-		secret.Wipe(out.Bytes())
-		return nil, fmt.Errorf("build key cpio: internal size mismatch (%d bytes, expected %d)", out.Len(), total)
-	}
-	return out.Bytes(), nil
+	return out, nil
 }
 
-// wipingReader serves a record's contents and remembers every buffer it
-// filled, so Close can wipe the copies io.Copy made inside cpio's writer.
-type wipingReader struct {
-	data    []byte
-	touched [][]byte
-}
-
-func (r *wipingReader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off >= int64(len(r.data)) {
-		return 0, io.EOF
+// appendNewc appends one newc ("070701") cpio record: the header's 13 fields
+// as 8 upper-case hex digits (GNU cpio's spelling) with mtime, uid, gid,
+// devices and checksum 0, the name NUL-terminated and padded to 4 bytes,
+// then data padded to 4 bytes. glint writes these few records itself rather
+// than link u-root's cpio package into the payload: that package pulls in
+// regexp and go-humanize through u-root's ls, 74 KB of the compressed payload
+// (docs/kernel.md). The caller sizes out so that append never reallocates (a
+// reallocation would leave an unwiped copy of the key behind).
+func appendNewc(out []byte, ino, mode uint64, nlink int, name string, data []byte) []byte {
+	const hexDigits = "0123456789ABCDEF"
+	field := func(v uint64) {
+		for shift := 28; shift >= 0; shift -= 4 {
+			out = append(out, hexDigits[(v>>uint(shift))&0xf])
+		}
 	}
-	n := copy(p, r.data[off:])
-	r.touched = append(r.touched, p[:n])
-	if n < len(p) {
-		return n, io.EOF
+	out = append(out, "070701"...)
+	for _, v := range []uint64{ino, mode, 0, 0, uint64(nlink), 0, uint64(len(data)), 0, 0, 0, 0, uint64(len(name) + 1), 0} {
+		field(v)
 	}
-	return n, nil
-}
-
-func (r *wipingReader) Close() error {
-	for _, b := range r.touched {
-		secret.Wipe(b)
+	out = append(out, name...)
+	for n := newcHeaderSize + len(name); n < align4(newcHeaderSize+len(name)+1); n++ {
+		out = append(out, 0)
 	}
-	r.touched = nil
-	return nil
+	out = append(out, data...)
+	for n := len(data); n < align4(len(data)); n++ {
+		out = append(out, 0)
+	}
+	return out
 }
 
 func align4(n int) int { return (n + 3) &^ 3 }
