@@ -206,4 +206,18 @@ func TestXZFilterAndDeterminism(t *testing.T) {
 	if !strings.Contains(string(info), "x86") || !strings.Contains(string(info), "CRC32") {
 		t.Errorf("want the x86 filter and a CRC32 check:\n%s", info)
 	}
+	// xz --list does not print lc: read the first LZMA2 chunk's properties byte. The stream
+	// header is 12 bytes, the block header (b[12]+1)*4; the chunk's control byte, 2 bytes of
+	// unpacked and 2 of packed size, then (pb*5+lp)*9+lc.
+	if len(a) < 14 {
+		t.Fatalf("xz stream of %d bytes", len(a))
+	}
+	chunk := 12 + (int(a[12])+1)*4
+	if len(a) < chunk+6 || a[chunk]&0xe0 != 0xe0 {
+		t.Fatalf("first LZMA2 chunk at %d does not reset the properties", chunk)
+	}
+	props := int(a[chunk+5])
+	if lc, lp, pb := props%9, props/9%5, props/45; lc != 4 || lp != 0 || pb != 2 {
+		t.Errorf("LZMA2 lc=%d lp=%d pb=%d, want lc=4 lp=0 pb=2", lc, lp, pb)
+	}
 }
