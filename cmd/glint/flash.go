@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -18,7 +17,6 @@ import (
 	"github.com/glint-boot/glint/internal/approval"
 	"github.com/glint-boot/glint/internal/flash"
 	"github.com/glint-boot/glint/internal/manifest"
-	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/safefile"
 	"github.com/glint-boot/glint/internal/sealed"
 	"github.com/glint-boot/glint/internal/tpm"
@@ -375,93 +373,21 @@ func (a *approvalFlags) dir(e *env) string {
 	return filepath.Join(e.bootDir, "glint", "approvals")
 }
 
-// approveImage signs the PCR values image will produce for the TOTP
-// secret, and for the disk key when one is sealed with an approval key
-// (its PCR 6, the LUKS header, taken from its record), and keeps the
-// approvals where the boot flow finds them.
+// approveImage signs the PCR values image will produce and keeps the
+// approvals where the boot flow finds them (sealed.ApproveImage, which the
+// boot menu's update item runs too). The TPM (for the approval epoch
+// counter) is opened only when a secret is bound to it.
 func approveImage(e *env, image []byte, s approval.Signer, dir string) error {
-	type job struct {
-		purpose  string
-		bank     tpm.Alg
-		override map[int][]byte
-		bound    *tpm.Epoch // the record's approval epoch (nil: none)
-	}
-	// The bank the secrets were sealed in (SHA-256 unless the TPM has
-	// only SHA-1 active).
-	jobs := []job{{purpose: approval.PurposeTOTP, bank: tpm.SHA256}}
-	if rec, err := sealed.LoadTOTP(e.bootDir); err == nil {
-		jobs[0].bank = rec.Bank
-		jobs[0].bound, _ = tpm.AuthorizedBlobEpoch(rec.Blob)
-	}
-	if rec, err := sealed.LoadDisk(e.bootDir); err == nil && tpm.IsAuthorizedBlob(rec.Blob) {
-		bound, _ := tpm.AuthorizedBlobEpoch(rec.Blob)
-		jobs = append(jobs, job{approval.PurposeDisk, rec.Bank, map[int][]byte{pcr.LUKS: rec.PCRs[pcr.LUKS]}, bound})
-	}
-	var next *tpm.Epoch // the epoch the update is approved at, read once
-	for _, j := range jobs {
-		pol, pred, err := approval.Predicted(image, j.purpose, j.bank, j.override)
+	open := func() (tpm.TPM, func(), error) {
+		t, err := tpm.Open(e.tpmSpec)
 		if err != nil {
-			return fmt.Errorf("approve the new image's PCR values: %w", err)
+			return nil, nil, fmt.Errorf("open TPM %s: %w", e.tpmSpec, err)
 		}
-		if j.bound != nil {
-			if next == nil {
-				if next, err = nextEpoch(e, j.bound, dir); err != nil {
-					return err
-				}
-			}
-			pol.Epoch = next
-		}
-		if j.purpose == approval.PurposeTOTP {
-			for _, n := range pred.Notes {
-				fmt.Fprintf(e.stdout, "   note: %s\n", n)
-			}
-		}
-		a, err := approval.Approve(pol, j.purpose, s)
-		if err != nil {
-			return err
-		}
-		path, err := approval.Save(dir, a)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "   approved with %s: %s\n   kept in %s\n", s, approval.Describe(a), path)
+		return t, func() { t.Close() }, nil
 	}
-	return nil
-}
-
-// nextEpoch is the approval epoch an update of this machine is approved at:
-// one past the TPM's approval epoch counter (docs/firmware-updates.md,
-// "Approval epochs"), and past every approval already kept in dir, so that
-// when the owner approves one update and then another before booting
-// either, the first boot of the later one retires the earlier one too. The
-// secrets are bound to the counter, so the approval must be made where the
-// TPM is (the machine itself, or --tpm).
-func nextEpoch(e *env, bound *tpm.Epoch, dir string) (*tpm.Epoch, error) {
-	t, err := tpm.Open(e.tpmSpec)
-	if err != nil {
-		return nil, fmt.Errorf("the sealed secrets are bound to the TPM's approval epoch counter 0x%08x, so approving needs this machine's TPM (run glint on the machine, or --tpm): open TPM %s: %w", bound.Index, e.tpmSpec, err)
-	}
-	defer t.Close()
-	now, err := approval.ReadEpoch(t)
-	if err != nil {
-		return nil, fmt.Errorf("read the approval epoch counter: %w", err)
-	}
-	if now.Index != bound.Index || !bytes.Equal(now.Name, bound.Name) {
-		return nil, fmt.Errorf("the approval epoch counter 0x%08x of TPM %s is not the one the secrets were sealed to (another machine's TPM, or the counter was deleted and defined again): approving for it would not open them", now.Index, e.tpmSpec)
-	}
-	next := approval.Next(now)
-	for _, purpose := range []string{approval.PurposeTOTP, approval.PurposeDisk} {
-		list, _ := approval.Load(dir, purpose)
-		for _, a := range list {
-			if ep := a.Policy.Epoch; ep != nil && ep.Index == now.Index && bytes.Equal(ep.Name, now.Name) && ep.Value >= next.Value {
-				next.Value = ep.Value + 1
-			}
-		}
-	}
-	if next.Value > now.Value+approval.MaxCommitSteps {
-		return nil, fmt.Errorf("%d approved updates are waiting for their first boot (approval epochs %d..%d, the counter reads %d): boot one of them, or remove the approvals of updates you will not install from %s, before approving another", next.Value-now.Value-1, now.Value+1, next.Value-1, now.Value, dir)
-	}
-	return next, nil
+	return sealed.ApproveImage(e.bootDir, dir, image, s, open, func(format string, a ...any) {
+		fmt.Fprintf(e.stdout, format+"\n", a...)
+	})
 }
 
 func runFlashApprove(e *env, args []string) error {

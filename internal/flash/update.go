@@ -104,6 +104,7 @@ type Result struct {
 	Span    Span // the bytes written (the BIOS region or the whole chip)
 	Carried []string
 	Final   []byte // the image as written (owner files carried)
+	Current []byte // the chip's contents before the update (both reads agreed)
 	Wrote   bool
 }
 
@@ -170,6 +171,7 @@ func (u *Update) Run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotWritten, err)
 	}
+	res.Current = current
 
 	// 4. The publisher's signature, with the key the current firmware
 	// carries; then the board.
