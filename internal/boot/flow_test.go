@@ -138,6 +138,10 @@ type bench struct {
 	firmwareLocksPlatform bool
 	// last is the flow of the last power-on, for tests that look at its state.
 	last *Flow
+	// countdown before the default entry boots (0: at once); a test that
+	// wants the menu of a verified boot sets it and starts its input with
+	// an empty line.
+	countdown int
 }
 
 func newBench(t *testing.T, v tpm.Version) *bench {
@@ -190,7 +194,7 @@ func (b *bench) powerMachine(machine Machine, v tpm.Version, input string) strin
 		must(b.t, err)
 		f.Config = c // as init does with the measured glint/config
 	}
-	f.Config.Countdown = 0
+	f.Config.Countdown = b.countdown
 	b.last = f
 	err := f.Run()
 	if src.opened != nil {

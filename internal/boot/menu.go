@@ -69,6 +69,10 @@ func (f *Flow) Menu() error {
 			f.forceBoot()
 		case "u":
 			f.usbBoot()
+		case menuFirmwareUpdate:
+			if rebooting, err := f.updateFirmware(); rebooting || err != nil {
+				return err
+			}
 		case menuReown:
 			if rebooting, err := f.requestReown(); rebooting || err != nil {
 				return err
@@ -116,6 +120,7 @@ func (f *Flow) printMenu() {
 	f.Con.Printf("  c) my phone shows another code (clock check)   l) TPM PIN lockout: status, reset (owner key)\n")
 	f.Con.Printf("  x) recovery shell (owner key)    f) force boot (ignore tampering)\n")
 	f.Con.Printf("  u) boot from a USB stick (ISO image, signature checked)\n")
+	f.Con.Printf("  %s) update firmware from a USB stick (signed update bundle, owner key)\n", menuFirmwareUpdate)
 	f.Con.Printf("  %s) re-own this machine (reset the TPM, new owner keys: a new owner's first step)\n", menuReown)
 	f.Con.Printf("  b) reboot                        p) power off\n")
 }
