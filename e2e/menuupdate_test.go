@@ -218,7 +218,7 @@ func menuUpdate(t *testing.T, fw Firmware) {
 		// PCR 2 as the TPM holds it, read by glint (menu e), is the prediction.
 		expect(t, r, `glint> `, toStep)
 		must(t, r.Send("e"))
-		g := expect(t, r, `PCR\[ 2\] (sha1|sha256) ([0-9a-f]+)`, toStep)
+		g := expect(t, r, `PCR\[ 2\] (sha1|sha256) ([0-9a-f]+)\s`, toStep) // \s: the whole value, not where a read ended
 		if g[1] != bank.String() || g[2] != want2 {
 			t.Errorf("PCR 2 in the guest is %s %s, glint predicted %s %s before flashing", g[1], g[2], bank, want2)
 		}
