@@ -603,8 +603,18 @@ func (s *session) takeTPM() error {
 	if err != nil {
 		return fmt.Errorf("set the TPM's owner authorisations: %w", err)
 	}
-	w.say("The TPM now belongs to you: its owner and lockout authorisations come from %s.\n", methodWords(method))
+	w.say("The TPM now belongs to you: %s from %s.\n", ownedWhat(w.TPM.Version()), methodWords(method))
 	return nil
+}
+
+// ownedWhat names what takeTPM set: a TPM 1.2 has one owner secret, which
+// also authorises its lockout reset (TPM_ResetLockValue), and no lockout
+// authorisation of its own.
+func ownedWhat(v tpm.Version) string {
+	if v == tpm.Version12 {
+		return "its owner secret (on a TPM 1.2 the only one: it also resets the PIN lockout) comes"
+	}
+	return "its owner and lockout authorisations come"
 }
 
 // ownerSecret makes the owner secret with the method the key calls for.

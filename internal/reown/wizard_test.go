@@ -205,6 +205,12 @@ func TestReownWithCard(t *testing.T) {
 				t.Fatalf("re-ownership: %v\n%s", err, log)
 			}
 			b.checkReowned(sh, log)
+			if want := "The TPM now belongs to you: " + ownedWhat(v); !strings.Contains(log, want) {
+				t.Errorf("the wizard does not say %q:\n%s", want, log)
+			}
+			if tpm12 := strings.Contains(log, "TPM 1.2: the dictionary-attack lockout is fixed"); tpm12 != (v == tpm.Version12) || strings.Contains(log, "Wrong PINs before the TPM locks") == tpm12 {
+				t.Errorf("TPM %s: the PIN-lockout questions are not asked exactly on TPM 2.0:\n%s", v, log)
+			}
 			// The card administers the TPM in a later session.
 			dev := b.openTPM()
 			c, err := card.Open(b.sim.Transport(true))
