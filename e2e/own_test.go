@@ -37,16 +37,36 @@ import (
 // Boots: 1 vendor set-up + 1 menu R + 2 wizard (cut after step 4, continued) + 1 the new
 // firmware to the OS + 1 the vendor's manifest and TOTP record put back = 6. The TPM
 // authorisations are tried on the host against the laptop's TPM while it is off (no boot).
+//
+// The story runs on both laptops: TestReown on coreboot with a TPM 2.0, TestReownTPM12 on
+// coreboot with a TPM 1.2 (the X230/T430 class), 6 boots each. Every boot touches something
+// that differs by TPM version, so the TPM 1.2 run keeps the whole story: the reset (TPM 2.0
+// TPM2_Clear; TPM 1.2 TPM_OwnerClear or TPM_ForceClear under physical presence, then
+// ownership taken again with a new SRK), the owner secret set from the card (TPM 1.2
+// TPM_ChangeAuthOwner), the power cut after step 4 (the continued run must derive the TPM 1.2
+// owner secret again from the card to define the counter and seal: TPM 1.2 cannot say whether
+// it was changed), the sealing (SHA-1 PCRs, TPM_Seal under the new SRK), the vendor's sealed
+// secret refused (the old SRK is gone) and the vendor's owner secret refused on the host.
+// Covered only on TPM 2.0: the dictionary-attack settings the owner chooses (a TPM 1.2's are
+// fixed by its maker: the wizard only says so, and the test checks that it does) and the
+// separate lockout hierarchy (TPM 1.2 has one owner secret, which also authorises the lockout
+// reset: the test tries the owner secret and, with the new owner's value only, the reset,
+// because one wrong TPM_ResetLockValue blocks the right one until the next power-on).
 
-// ownBoots is the number of power-ons TestReown makes.
+// ownBoots is the number of power-ons each re-ownership story makes.
 const ownBoots = 6
 
-func TestReown(t *testing.T) {
-	needTools(t, CorebootTPM2)
+func TestReown(t *testing.T) { reownStory(t, CorebootTPM2, "own-tpm2") }
+
+func TestReownTPM12(t *testing.T) { reownStory(t, CorebootTPM1, "own-tpm1") }
+
+// reownStory is the re-ownership story on the laptop with firmware fw.
+func reownStory(t *testing.T, fw Firmware, name string) {
+	needTools(t, fw)
 	if os.Getenv("GLINT_E2E_SERIAL") == "" {
 		t.Parallel() // one machine: it shares the two QEMU slots with the other tables
 	}
-	m := NewMachine(t, CorebootTPM2, "own-tpm2")
+	m := NewMachine(t, fw, name)
 	b := &bench{m: m}
 	card := startCard(t, m)
 
@@ -84,7 +104,7 @@ func TestReown(t *testing.T) {
 	defer restore(t, m.BootDir, now1)
 	r = m.Boot(t, "06-vendor-state-refused")
 	expect(t, r, `glint: boot flow starting`, toGlint)
-	expect(t, r, `TOTP: unavailable: `, toStep)
+	expect(t, r, `TOTP: unavailable: .*the TPM was cleared since sealing`, toStep)
 	expect(t, r, `TAMPER: .*(?i:signature)`, toStep)
 	expect(t, r, `glint> `, toStep)
 	b.noKexec(t, r)
@@ -103,16 +123,26 @@ func TestReown(t *testing.T) {
 	t.Logf("%d boots", ownBoots)
 }
 
-// scratchNV is an NV index the host checks define and delete to try the owner hierarchy.
-const scratchNV = 0x01800F17
+// scratchNV is an NV index the host checks define and delete to try the owner hierarchy
+// (TPM 2.0: in the owner range). A TPM 1.2 refuses it (TPM_BADINDEX: bits 24-27 of a TPM 1.2
+// index are reserved, Main Part 2, 19.1.1), so there scratchNV12, an owner-defined index with
+// purview 0 like tpmtotp's 0x4d47.
+const (
+	scratchNV   = 0x01800F17
+	scratchNV12 = 0x00000F17
+)
 
-// tryOwner uses a on the owner hierarchy (defines and deletes scratchNV: nothing stays).
+// tryOwner uses a on the owner hierarchy (defines and deletes a scratch index: nothing stays).
 func tryOwner(dev tpm.TPM, a tpm.HierarchyAuth) error {
 	dev.UseAuth(a)
-	if err := dev.NVDefine(tpm.NVSpace{Index: scratchNV, Size: 8}); err != nil {
+	idx := uint32(scratchNV)
+	if dev.Version() != tpm.Version20 {
+		idx = scratchNV12
+	}
+	if err := dev.NVDefine(tpm.NVSpace{Index: idx, Size: 8}); err != nil {
 		return err
 	}
-	return dev.NVUndefine(scratchNV)
+	return dev.NVUndefine(idx)
 }
 
 // shippedAuth is the vendor's TPM authorisation on the laptop as shipped: derived from the
@@ -197,6 +227,11 @@ func ownerAuthsAfterReown(t *testing.T, m *Machine, userPIN string, vendorAuths 
 		if err := tryOwner(dev, a); !errors.As(err, &he) {
 			t.Errorf("the %s owner authorisation: %v, want refused for its authorisation", name, err)
 		}
+		if !m.Firmware.TPM2() {
+			// TPM 1.2: the lockout reset takes the owner secret just refused, and one wrong
+			// TPM_ResetLockValue would refuse every later one until the next power-on.
+			continue
+		}
 		dev.UseAuth(a)
 		if err := dev.ResetLockout(); !errors.As(err, &he) {
 			t.Errorf("the %s lockout authorisation: %v, want refused", name, err)
@@ -253,7 +288,8 @@ func menuReown(t *testing.T, b *bench, vendorURI, scenario string) {
 // wizardKeysAndFirmware answers steps 1-4 of the wizard at the console: TPM reset, the key made
 // on the card with generated PINs, the firmware written. It returns the user PIN (what the
 // owner writes down), the owner key's fingerprint and where on the USB drive the chip's
-// previous contents were kept.
+// previous contents were kept. A TPM 2.0's dictionary-attack settings are the owner's choice;
+// a TPM 1.2's are fixed by its maker, and the wizard says so.
 func wizardKeysAndFirmware(t *testing.T, r *Run) (userPIN, fpr, backup string) {
 	t.Helper()
 	expect(t, r, `RE-OWNERSHIP: the wizard runs before anything else`, toGlint)
@@ -261,9 +297,13 @@ func wizardKeysAndFirmware(t *testing.T, r *Run) (userPIN, fpr, backup string) {
 	answer(t, r, `Continue with step 2 .*\? \[yes/no\] \(yes\) `, "")
 	answer(t, r, `Type "reset everything" to reset: `, "reset everything")
 	expect(t, r, `TPM cleared\.`, toStep)
-	answer(t, r, `Wrong PINs before the TPM locks: \(10\) `, "")
-	answer(t, r, `One try comes back after: \(\S+\) `, "")
-	answer(t, r, `blocks the reset until: \(reboot\) `, "")
+	if r.m.Firmware.TPM2() {
+		answer(t, r, `Wrong PINs before the TPM locks: \(10\) `, "")
+		answer(t, r, `One try comes back after: \(\S+\) `, "")
+		answer(t, r, `blocks the reset until: \(reboot\) `, "")
+	} else {
+		expect(t, r, `TPM 1\.2: the dictionary-attack lockout is fixed by the TPM's maker`, toStep)
+	}
 	answer(t, r, `Continue with step 3 .*\(yes\) `, "")
 	answer(t, r, `Key on: \[card/memory/file\] \(card\) `, "card")
 	answer(t, r, `Key type: .*\(rsa3072\) `, "")
@@ -275,7 +315,11 @@ func wizardKeysAndFirmware(t *testing.T, r *Run) (userPIN, fpr, backup string) {
 	answer(t, r, `New user PIN for the card \(Enter: generate one\): `, "")
 	userPIN = expect(t, r, `Your new card user PIN: (\S+)`, toStep)[1]
 	fpr = expect(t, r, `Owner key ([0-9A-F]{40}) \(rsa3072, card\)`, toStep)[1]
-	expect(t, r, `The TPM now belongs to you`, toStep)
+	if r.m.Firmware.TPM2() {
+		expect(t, r, `The TPM now belongs to you: its owner and lockout authorisations come from`, toStep)
+	} else {
+		expect(t, r, `The TPM now belongs to you: its owner secret \(on a TPM 1\.2 the only one`, toStep)
+	}
 	r.Screenshot(t, "own-keys")
 	answer(t, r, `Continue with step 4 .*\(yes\) `, "")
 	expect(t, r, `The new firmware changes PCR 7`, toStep)
