@@ -677,17 +677,27 @@ func methodWords(name string) string {
 }
 
 // probeIndex is an NV index in glint's owner range used only to prove the
-// owner authorisation (defined and deleted at once).
-const probeIndex = 0x0180474e
+// owner authorisation (defined and deleted at once). A TPM 1.2 refuses it
+// (TPM_BADINDEX: bits 24-27 of a TPM 1.2 index are reserved, Main Part 2,
+// 19.1.1), so there probeIndex12, an owner-defined index with purview 0
+// (tpmtotp's is 0x4d47).
+const (
+	probeIndex   = 0x0180474e
+	probeIndex12 = 0x0000474e
+)
 
 // probeOwnerAuth proves the TPM handle's owner authorisation: defining an
 // NV index needs it (TPM 2.0 owner hierarchy, TPM 1.2 owner secret).
 func probeOwnerAuth(t tpm.TPM) error {
-	_ = t.NVUndefine(probeIndex) // a leftover of an interrupted probe
-	if err := t.NVDefine(tpm.NVSpace{Index: probeIndex, Size: 8}); err != nil {
+	idx := uint32(probeIndex)
+	if t.Version() == tpm.Version12 {
+		idx = probeIndex12
+	}
+	_ = t.NVUndefine(idx) // a leftover of an interrupted probe
+	if err := t.NVDefine(tpm.NVSpace{Index: idx, Size: 8}); err != nil {
 		return err
 	}
-	return t.NVUndefine(probeIndex)
+	return t.NVUndefine(idx)
 }
 
 // wipeKey overwrites an unlocked key file's secret material where the
