@@ -304,7 +304,7 @@ func attestRowSetup(t *testing.T, b *attestBench) {
 	expect(t, r, `E2E-ATTEST-ENROLLED`, toStep)
 	expect(t, r, `trusted: PCRs match the approved measurements`, 3*toStep)
 	expect(t, r, `network-bound: the key also needs`, toStep)
-	g := expect(t, r, `E2E-SEAL-RC (\d+)`, toStep)
+	g := expect(t, r, `E2E-SEAL-RC (\d+)\s`, toStep)
 	if g[1] != "0" {
 		t.Fatalf("glint disk seal --network failed (rc %s):\n%s", g[1], r.All())
 	}

@@ -185,7 +185,7 @@ func TestFirmwareUpdate(t *testing.T) {
 		} {
 			bad, reason := c.bad, c.reason
 			mark := r.Mark()
-			g := expect(t, r, `E2E-FLASH-RC `+bad+` (\d+)`, toStep)
+			g := expect(t, r, `E2E-FLASH-RC `+bad+` (\d+)\s`, toStep)
 			said := r.Since(mark)
 			if g[1] == "0" || !strings.Contains(said, "refused, nothing was written to the chip") || !regexp.MustCompile(reason).MatchString(said) {
 				t.Errorf("%s bundle: exit %s, glint said:\n%s", bad, g[1], said)
@@ -195,7 +195,7 @@ func TestFirmwareUpdate(t *testing.T) {
 			}
 		}
 		mark := r.Mark()
-		g := expect(t, r, `E2E-FLASH-RC update (\d+)`, 5*toStep)
+		g := expect(t, r, `E2E-FLASH-RC update (\d+)\s`, 5*toStep)
 		said := r.Since(mark)
 		if g[1] != "0" {
 			t.Fatalf("the update failed (exit %s):\n%s", g[1], said)

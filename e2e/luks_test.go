@@ -122,7 +122,7 @@ func luksRowSetup(t *testing.T, b *luksBench) {
 	must(t, r.Send(b.os.passphrase))
 	expect(t, r, luksRootUp, toOS)
 	expect(t, r, `E2E-SEAL: no sealed disk key`, toStep)
-	g := expect(t, r, `E2E-SEAL-RC (\d+)`, toStep)
+	g := expect(t, r, `E2E-SEAL-RC (\d+)\s`, toStep)
 	if g[1] != "0" {
 		expect(t, r, `E2E-LUKS-OS-DONE`, toStep)
 		t.Fatalf("glint disk seal failed in the OS (rc %s):\n%s", g[1], r.All())

@@ -311,9 +311,9 @@ func wizardKeysAndFirmware(t *testing.T, r *Run) (userPIN, fpr, backup string) {
 	answer(t, r, `Your e-mail .*\(-\) `, "owner@example.org")
 	answer(t, r, `Factory-reset this card\? .*\[yes/no\] `, "yes")
 	answer(t, r, `New admin PIN for the card \(Enter: generate one\): `, "")
-	expect(t, r, `Your new card admin PIN: (\S+)`, toStep)
+	expect(t, r, `Your new card admin PIN: (\S+)\s`, toStep)
 	answer(t, r, `New user PIN for the card \(Enter: generate one\): `, "")
-	userPIN = expect(t, r, `Your new card user PIN: (\S+)`, toStep)[1]
+	userPIN = expect(t, r, `Your new card user PIN: (\S+)\s`, toStep)[1]
 	fpr = expect(t, r, `Owner key ([0-9A-F]{40}) \(rsa3072, card\)`, toStep)[1]
 	if r.m.Firmware.TPM2() {
 		expect(t, r, `The TPM now belongs to you: its owner and lockout authorisations come from`, toStep)
