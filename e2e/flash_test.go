@@ -104,20 +104,7 @@ func TestFirmwareUpdate(t *testing.T) {
 	work := filepath.Join(m.Dir, "update")
 	must(t, os.MkdirAll(work, 0o755))
 
-	// The owner's approval key (a dedicated P-256 key kept offline) and the publisher's
-	// release key; both public halves go into the firmware with the owner's key, as
-	// glint rom personalize would put them.
-	ak, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(t, err)
-	akFile := filepath.Join(work, "approval.pem")
-	must(t, approval.WriteKeyFile(akFile, ak))
-	akPub, err := approval.PEMPublic(ak.Public())
-	must(t, err)
-	writeFile(t, filepath.Join(work, "approval-pub.pem"), akPub)
-	must(t, cbfsAdd(m.ROM, filepath.Join(work, "approval-pub.pem"), "glint/approval.pem"))
-	pubHome, pubID, pubFile := gpgKeyE2E(t, work, "Firmware Releases")
-	must(t, cbfsAdd(m.ROM, pubFile, "glint/publisher.asc"))
-	forgerHome, forgerID, _ := gpgKeyE2E(t, work, "Mallory")
+	keys := releaseKeys(t, m, work, true)
 
 	// The test OS that can flash, on /boot before set-up signs it.
 	initrd := flashOSInitrd(t, m.Top, work)
@@ -128,31 +115,7 @@ func TestFirmwareUpdate(t *testing.T) {
 		t.Fatal("set-up failed")
 	}
 
-	// The new release: the project's ROM (no owner files: the publisher does not know
-	// them) with a changed payload, which coreboot measures into PCR 2.
-	next := filepath.Join(work, "coreboot-next.rom")
-	must(t, copyFile(filepath.Join(m.Top, "out", string(CorebootTPM2)+".rom"), next))
-	// The payload from this checkout (glint's kernel, out/kernel/bzImage, and out/payload:
-	// the glint under test), not the shared coreboot build directory, which another
-	// checkout may have rebuilt with its own glint.
-	must(t, run("cbfstool", next, "remove", "-n", "fallback/payload"))
-	must(t, run("cbfstool", next, "add-payload", "-n", "fallback/payload",
-		"-f", payloadKernel(m.Top), "-I", filepath.Join(m.Top, "out", "payload.cpio.xz"),
-		"-C", strings.Replace(kernelCmdline, "quiet panic=-1", "panic=-1 quiet", 1)))
-	glintBin := filepath.Join(m.Top, "out", "glint")
-	bundle := func(home, id, name string) string {
-		out := filepath.Join(work, name)
-		os.Remove(out)
-		cmd := exec.Command(glintBin, "flash", "bundle", "create", "--gpg-home", home, "--key", id, "--release", "next", "-o", out, next)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("bundle create: %v\n%s", err, b)
-		}
-		return out
-	}
-	good := bundle(pubHome, pubID, "update.glintupd")
-	forged := bundle(forgerHome, forgerID, "forged.glintupd")
-	raw := readFile(t, good)
-	writeFile(t, filepath.Join(work, "truncated.glintupd"), raw[:len(raw)*2/3])
+	good, forged, truncated := nextRelease(t, m, CorebootTPM2, work, keys)
 
 	// The stick: the emulated chip (this machine's flash as it is now), the bundles, the
 	// approval key and the job.
@@ -161,8 +124,8 @@ func TestFirmwareUpdate(t *testing.T) {
 	writeFile(t, filepath.Join(work, "flash-job.sh"), []byte(flashJob))
 	buildFlashStick(t, stick, map[string]string{
 		"chip.bin": m.ROM, "update.glintupd": good, "forged.glintupd": forged,
-		"truncated.glintupd": filepath.Join(work, "truncated.glintupd"),
-		"approval.pem":       akFile, "flash-job.sh": filepath.Join(work, "flash-job.sh"),
+		"truncated.glintupd": truncated,
+		"approval.pem":       keys.approvalKey, "flash-job.sh": filepath.Join(work, "flash-job.sh"),
 	})
 	ownerStick := m.Stick
 
@@ -351,4 +314,67 @@ func gpgKeyE2E(t *testing.T, dir, name string) (home, id, pubFile string) {
 	pubFile = filepath.Join(dir, strings.ReplaceAll(strings.ToLower(name), " ", "-")+".asc")
 	g("--armor", "--output", pubFile, "--export", id)
 	return home, id, pubFile
+}
+
+// releaseKeyset is the keys of a firmware update: the owner's approval key (a dedicated P-256
+// key kept offline; TPM 2.0 only), the publisher's release key and a forger's key.
+type releaseKeyset struct {
+	approvalKey          string // the approval key's PEM file; "" without one
+	pubHome, pubID       string
+	forgerHome, forgerID string
+}
+
+// releaseKeys makes the keys in work and puts the public halves of the approval and
+// publisher keys into m's firmware, as glint rom personalize would.
+func releaseKeys(t *testing.T, m *Machine, work string, withApproval bool) releaseKeyset {
+	t.Helper()
+	var k releaseKeyset
+	if withApproval {
+		ak, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		must(t, err)
+		k.approvalKey = filepath.Join(work, "approval-key.pem")
+		must(t, approval.WriteKeyFile(k.approvalKey, ak))
+		akPub, err := approval.PEMPublic(ak.Public())
+		must(t, err)
+		writeFile(t, filepath.Join(work, "approval-pub.pem"), akPub)
+		must(t, cbfsAdd(m.ROM, filepath.Join(work, "approval-pub.pem"), "glint/approval.pem"))
+	}
+	var pubFile string
+	k.pubHome, k.pubID, pubFile = gpgKeyE2E(t, work, "Firmware Releases")
+	must(t, cbfsAdd(m.ROM, pubFile, "glint/publisher.asc"))
+	k.forgerHome, k.forgerID, _ = gpgKeyE2E(t, work, "Mallory")
+	return k
+}
+
+// nextRelease is the publisher's next release for fw and its bundles in work: the project's
+// ROM (no owner files: the publisher does not know them) with a changed payload command
+// line, which coreboot measures into PCR 2, bundled with the publisher's key (good), with
+// the forger's (forged), and the good bundle cut short (truncated). The payload is this
+// checkout's (glint's kernel, out/kernel/bzImage, and out/payload.cpio.xz: the glint under
+// test), not the shared coreboot build directory's, which another checkout may have rebuilt
+// with its own glint.
+func nextRelease(t *testing.T, m *Machine, fw Firmware, work string, k releaseKeyset) (good, forged, truncated string) {
+	t.Helper()
+	next := filepath.Join(work, "coreboot-next.rom")
+	must(t, copyFile(filepath.Join(m.Top, "out", string(fw)+".rom"), next))
+	must(t, run("cbfstool", next, "remove", "-n", "fallback/payload"))
+	must(t, run("cbfstool", next, "add-payload", "-n", "fallback/payload",
+		"-f", payloadKernel(m.Top), "-I", filepath.Join(m.Top, "out", "payload.cpio.xz"),
+		"-C", strings.Replace(kernelCmdline, "quiet panic=-1", "panic=-1 quiet", 1)))
+	glintBin := filepath.Join(m.Top, "out", "glint")
+	bundle := func(home, id, name string) string {
+		out := filepath.Join(work, name)
+		os.Remove(out)
+		cmd := exec.Command(glintBin, "flash", "bundle", "create", "--gpg-home", home, "--key", id, "--release", "next", "-o", out, next)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("bundle create: %v\n%s", err, b)
+		}
+		return out
+	}
+	good = bundle(k.pubHome, k.pubID, "update.glintupd")
+	forged = bundle(k.forgerHome, k.forgerID, "forged.glintupd")
+	raw := readFile(t, good)
+	truncated = filepath.Join(work, "truncated.glintupd")
+	writeFile(t, truncated, raw[:len(raw)*2/3])
+	return good, forged, truncated
 }

@@ -4,9 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -16,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/glint-boot/glint/internal/approval"
 	"github.com/glint-boot/glint/internal/rom"
 	"github.com/glint-boot/glint/internal/tpm"
 )
@@ -69,54 +65,23 @@ func menuUpdate(t *testing.T, fw Firmware) {
 	// publisher's release key, both public halves in the firmware as glint rom personalize
 	// puts them.
 	stickFiles := map[string]string{"owner-secret.asc": m.Owner.SecretFile, "owner.asc": m.Owner.PublicFile}
+	keys := releaseKeys(t, m, work, fw.TPM2())
 	if fw.TPM2() {
-		ak, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		must(t, err)
-		akFile := filepath.Join(work, "approval-key.pem")
-		must(t, approval.WriteKeyFile(akFile, ak))
-		akPub, err := approval.PEMPublic(ak.Public())
-		must(t, err)
-		writeFile(t, filepath.Join(work, "approval-pub.pem"), akPub)
-		must(t, cbfsAdd(m.ROM, filepath.Join(work, "approval-pub.pem"), "glint/approval.pem"))
-		stickFiles["approval-key.pem"] = akFile
+		stickFiles["approval-key.pem"] = keys.approvalKey
 	}
-	pubHome, pubID, pubFile := gpgKeyE2E(t, work, "Firmware Releases")
-	must(t, cbfsAdd(m.ROM, pubFile, "glint/publisher.asc"))
-	forgerHome, forgerID, _ := gpgKeyE2E(t, work, "Mallory")
 
 	b := &bench{m: m}
 	if !t.Run("01-set-up", func(t *testing.T) { rowFirstBoot(t, b) }) {
 		t.Fatal("set-up failed")
 	}
 
-	// The publisher's next release: the project's ROM (no owner files) with a changed payload
-	// (its command line), which coreboot measures into PCR 2. The payload is this checkout's.
-	next := filepath.Join(work, "coreboot-next.rom")
-	must(t, copyFile(filepath.Join(m.Top, "out", string(fw)+".rom"), next))
-	must(t, run("cbfstool", next, "remove", "-n", "fallback/payload"))
-	must(t, run("cbfstool", next, "add-payload", "-n", "fallback/payload",
-		"-f", payloadKernel(m.Top), "-I", filepath.Join(m.Top, "out", "payload.cpio.xz"),
-		"-C", strings.Replace(kernelCmdline, "quiet panic=-1", "panic=-1 quiet", 1)))
-	glintBin := filepath.Join(m.Top, "out", "glint")
-	bundle := func(home, id, name string) string {
-		out := filepath.Join(work, name)
-		os.Remove(out)
-		cmd := exec.Command(glintBin, "flash", "bundle", "create", "--gpg-home", home, "--key", id, "--release", "next", "-o", out, next)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("bundle create: %v\n%s", err, b)
-		}
-		return out
-	}
-	good := bundle(pubHome, pubID, "update.glintupd")
-	forged := bundle(forgerHome, forgerID, "forged.glintupd")
-	raw := readFile(t, good)
-	writeFile(t, filepath.Join(work, "truncated.glintupd"), raw[:len(raw)*2/3])
+	good, forged, truncated := nextRelease(t, m, fw, work, keys)
 
 	// The update stick: the bundles (listed sorted: 1 forged, 2 truncated, 3 update), the
 	// owner's key backup and the approval key (TPM 2.0). It replaces the key stick.
 	stick := filepath.Join(work, "update-stick.img")
 	stickFiles["forged.glintupd"] = forged
-	stickFiles["truncated.glintupd"] = filepath.Join(work, "truncated.glintupd")
+	stickFiles["truncated.glintupd"] = truncated
 	stickFiles["update.glintupd"] = good
 	buildFlashStick(t, stick, stickFiles)
 	m.Stick = stick
