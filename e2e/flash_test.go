@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/glint-boot/glint/internal/approval"
+	"github.com/glint-boot/glint/internal/pcr"
 	"github.com/glint-boot/glint/internal/tpm"
 )
 
@@ -188,14 +189,7 @@ func TestFirmwareUpdate(t *testing.T) {
 		expect(t, r, `glint: boot flow starting`, toGlint)
 		// What coreboot measured into PCR 2 (its serial log: one "PCR-2 <sha256> SHA256 [...]"
 		// line per measurement), replayed, is what glint predicted from the image.
-		replayed := make([]byte, 32)
-		n := 0
-		for _, g := range regexp.MustCompile(`PCR-2 ([0-9a-f]{64}) SHA256`).FindAllStringSubmatch(r.All(), -1) {
-			d, _ := hex.DecodeString(g[1])
-			h := sha256.Sum256(append(replayed, d...))
-			replayed = h[:]
-			n++
-		}
+		replayed, n := corebootPCR2(r.All())
 		if n == 0 || !bytes.Equal(replayed, pred.Values[2]) {
 			t.Errorf("coreboot's %d PCR 2 measurements replay to %x, glint predicted %x before flashing", n, replayed, pred.Values[2])
 		}
@@ -377,4 +371,18 @@ func nextRelease(t *testing.T, m *Machine, fw Firmware, work string, k releaseKe
 	truncated = filepath.Join(work, "truncated.glintupd")
 	writeFile(t, truncated, raw[:len(raw)*2/3])
 	return good, forged, truncated
+}
+
+// corebootPCR2Line is one measurement in coreboot's serial log.
+var corebootPCR2Line = regexp.MustCompile(`PCR-2 ([0-9a-f]{64}) SHA256`)
+
+// corebootPCR2 replays the PCR 2 measurements coreboot logged on the serial console (one
+// "PCR-2 <sha256> SHA256 [...]" line each) and says how many there were.
+func corebootPCR2(log string) (value []byte, n int) {
+	var ds [][]byte
+	for _, g := range corebootPCR2Line.FindAllStringSubmatch(log, -1) {
+		d, _ := hex.DecodeString(g[1])
+		ds = append(ds, d)
+	}
+	return pcr.Replay(tpm.SHA256, ds...), len(ds)
 }

@@ -163,14 +163,7 @@ func menuUpdate(t *testing.T, fw Firmware) {
 		if fw.TPM2() {
 			// coreboot's serial log: one "PCR-2 <sha256> SHA256 [...]" line per measurement,
 			// replayed, is the prediction (the new payload was measured: the new firmware runs).
-			replayed := make([]byte, 32)
-			n := 0
-			for _, g := range regexp.MustCompile(`PCR-2 ([0-9a-f]{64}) SHA256`).FindAllStringSubmatch(r.All(), -1) {
-				d, _ := hex.DecodeString(g[1])
-				h := sha256.Sum256(append(replayed, d...))
-				replayed = h[:]
-				n++
-			}
+			replayed, n := corebootPCR2(r.All())
 			if n == 0 || hex.EncodeToString(replayed) != want2 {
 				t.Errorf("coreboot's %d PCR 2 measurements replay to %x, glint predicted %s before flashing", n, replayed, want2)
 			}
